@@ -1,0 +1,184 @@
+"""AE Plan: book demos and client visits, staff them, publish them to calendars."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from aeplan import config as config_module
+from aeplan.extensions import babel, csrf, db, login_manager, migrate
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: configuration, extensions, blueprints, CLI, error pages, logging."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(config_module.from_environment(app.instance_path))
+    if config:
+        app.config.update(config)
+    _require_secret_key(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_template_helpers(app)
+    register_error_handlers(app)
+    register_security_headers(app)
+    register_commands(app)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return app
+
+
+def _require_secret_key(app: Flask) -> None:
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.debug or app.testing or os.environ.get("FLASK_DEBUG") or _is_cli():
+        app.config["SECRET_KEY"] = config_module.local_secret_key(app.instance_path)
+        return
+    raise RuntimeError("SECRET_KEY must be set outside debug mode (see README, Configuration).")
+
+
+def _is_cli() -> bool:
+    # `flask --app app <command>` signs no cookies a browser keeps, but a key is needed to start.
+    return os.environ.get("FLASK_RUN_FROM_CLI") == "true"
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """WAL, foreign keys and a busy timeout on every SQLite connection."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _select_locale():
+    if current_user.is_authenticated and current_user.locale:
+        return current_user.locale
+    return request.accept_languages.best_match(["en", "de"]) or "en"
+
+
+def _select_timezone():
+    if current_user.is_authenticated:
+        return current_user.timezone
+    return None
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrations = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "migrations")
+    migrate.init_app(app, db, directory=os.path.normpath(migrations))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    # Import the models so that metadata knows every table (migrations, create_all).
+    from aeplan import models  # noqa: F401
+    from aeplan.auth.models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        if not user_id.isdigit():
+            return None
+        user = db.session.get(User, int(user_id))
+        return user if user is not None and user.active else None
+
+
+def register_blueprints(app: Flask) -> None:
+    from aeplan.admin.views import bp as admin_bp
+    from aeplan.auth.views import bp as auth_bp
+    from aeplan.bookings.views import bp as bookings_bp
+    from aeplan.calendar.views import bp as calendar_bp
+    from aeplan.clients.views import bp as clients_bp
+    from aeplan.main.views import bp as main_bp
+
+    for bp in (main_bp, auth_bp, clients_bp, bookings_bp, calendar_bp, admin_bp):
+        app.register_blueprint(bp)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from aeplan import display
+
+    display.register(app)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from aeplan.errors import DomainError
+
+    def page(code: int, title: str, message: str):
+        return render_template("errors/error.html", code=code, title=title, message=message), code
+
+    @app.errorhandler(400)
+    def bad_request(e):
+        return page(400, "Bad request", "The request could not be understood.")
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(e):
+        return page(400, "Form expired",
+                    "The form was missing its security token or it expired. "
+                    "Go back, reload the page and try again.")
+
+    @app.errorhandler(403)
+    def forbidden(e):
+        return page(403, "Not allowed", "You do not have access to this page.")
+
+    @app.errorhandler(404)
+    def not_found(e):
+        return page(404, "Not found", "There is nothing at this address.")
+
+    @app.errorhandler(405)
+    def method_not_allowed(e):
+        return page(405, "Not allowed", "This address does not accept that kind of request.")
+
+    @app.errorhandler(DomainError)
+    def domain_error(e: DomainError):
+        db.session.rollback()
+        titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 429: "Wait a moment"}
+        return page(e.status, titles.get(e.status, "Cannot do that"), e.message)
+
+    @app.errorhandler(500)
+    def server_error(e):
+        db.session.rollback()
+        return page(500, "Something went wrong",
+                    "The error has been logged. Please try again in a moment.")
+
+
+def register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+
+def register_commands(app: Flask) -> None:
+    from aeplan.cli import register
+
+    register(app)

@@ -1,0 +1,35 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from aeplan.auth.models import DISCIPLINES, ROLES
+from aeplan.forms import TimezoneField, choices
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+class SettingsForm(FlaskForm):
+    timezone = TimezoneField(_l("Home timezone"))
+    locale = SelectField(_l("Language"), choices=[("", _l("As my browser says")),
+                                                  ("en", "English"), ("de", "Deutsch")])
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
+    new_password = PasswordField(_l("New password"),
+                                 validators=[DataRequired(), Length(min=8, max=200)])
+
+
+class UserForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    role = SelectField(_l("Role"), choices=choices(ROLES))
+    discipline = SelectField(_l("Discipline (support staff)"),
+                             choices=choices(DISCIPLINES, blank=_l("None")))
+    skills = StringField(_l("Skills (comma separated)"), validators=[Optional(), Length(max=500)])
+    timezone = TimezoneField(_l("Home timezone"), default="Europe/Berlin")
+    password = PasswordField(_l("Password"), validators=[Optional(), Length(min=8, max=200)])

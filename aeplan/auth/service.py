@@ -1,0 +1,180 @@
+"""Sign-in, throttling and user management. Functions flush; callers commit."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+
+from sqlalchemy import delete, func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from aeplan.auth.models import DISCIPLINES, ROLES, LoginFailure, User
+from aeplan.errors import DomainError, Invalid, NotAllowed
+from aeplan.extensions import db
+from aeplan.permissions import require_admin
+from aeplan.timeutil import is_valid_zone, now_utc
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A real hash, so that unknown emails take as long to refuse as wrong passwords."""
+    return generate_password_hash(secrets.token_hex(16))
+
+
+class Throttled(DomainError):
+    status = 429
+
+
+@dataclass
+class UserInput:
+    email: str
+    name: str
+    role: str
+    discipline: str | None = None
+    skills: str = ""
+    timezone: str = "UTC"
+    password: str | None = None
+
+
+def normalise_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def authenticate(email: str, password: str, address: str, *, max_failures: int = 10,
+                 window_minutes: int = 15) -> User:
+    """Return the user for these credentials or raise Invalid / Throttled.
+
+    Failures are recorded (the caller commits even on failure) and counted per
+    account and per client address over the window.
+    """
+    email = normalise_email(email)
+    since = now_utc() - timedelta(minutes=window_minutes)
+    by_email = db.session.scalar(
+        select(func.count()).select_from(LoginFailure)
+        .where(LoginFailure.email == email, LoginFailure.at >= since)
+    )
+    by_address = db.session.scalar(
+        select(func.count()).select_from(LoginFailure)
+        .where(LoginFailure.address == address, LoginFailure.at >= since)
+    )
+    if by_email >= max_failures or by_address >= max_failures:
+        raise Throttled(
+            f"Too many failed sign-ins. Wait {window_minutes} minutes and try again."
+        )
+    user = user_by_email(email)
+    if user is None:
+        check_password_hash(_dummy_hash(), password or "")
+        ok = False
+    else:
+        ok = user.check_password(password or "")
+    if not ok or user is None or not user.active:
+        db.session.add(LoginFailure(email=email[:254], address=address[:64]))
+        db.session.flush()
+        if ok and user is not None and not user.active:
+            raise Invalid("This account has been deactivated. Ask an administrator.")
+        raise Invalid("Wrong email or password.")
+    db.session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+    return user
+
+
+def _check_user_input(data: UserInput, *, existing: User | None) -> None:
+    if data.role not in ROLES:
+        raise Invalid(f"Unknown role {data.role!r}.", field="role")
+    if data.role == "support":
+        if data.discipline not in DISCIPLINES:
+            raise Invalid("Support staff need a discipline.", field="discipline")
+    elif data.discipline not in (None, ""):
+        raise Invalid("Only support staff have a discipline.", field="discipline")
+    if not is_valid_zone(data.timezone):
+        raise Invalid(f"Unknown timezone: {data.timezone!r}.", field="timezone")
+    email = normalise_email(data.email)
+    if "@" not in email or len(email) > 254:
+        raise Invalid("Enter a valid email address.", field="email")
+    if not data.name.strip():
+        raise Invalid("Enter a name.", field="name")
+    other = user_by_email(email)
+    if other is not None and other is not existing:
+        raise Invalid("A user with this email already exists.", field="email")
+
+
+def create_user(data: UserInput, *, actor: User | None) -> User:
+    """Create a user. `actor` None means the command line, which may do anything."""
+    if actor is not None:
+        require_admin(actor)
+    _check_user_input(data, existing=None)
+    if not data.password or len(data.password) < 8:
+        raise Invalid("The password needs at least 8 characters.", field="password")
+    user = User(
+        email=normalise_email(data.email),
+        name=data.name.strip(),
+        role=data.role,
+        discipline=data.discipline or None,
+        skills=data.skills.strip(),
+        timezone=data.timezone,
+    )
+    user.set_password(data.password)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def update_user(user: User, data: UserInput, *, actor: User) -> User:
+    require_admin(actor)
+    _check_user_input(data, existing=user)
+    if user.id == actor.id and data.role != "admin":
+        raise NotAllowed("You cannot take away your own admin role.")
+    user.email = normalise_email(data.email)
+    user.name = data.name.strip()
+    user.role = data.role
+    user.discipline = data.discipline or None
+    user.skills = data.skills.strip()
+    user.timezone = data.timezone
+    if data.password:
+        if len(data.password) < 8:
+            raise Invalid("The password needs at least 8 characters.", field="password")
+        user.set_password(data.password)
+    db.session.flush()
+    return user
+
+
+def set_active(user: User, active: bool, *, actor: User) -> User:
+    require_admin(actor)
+    if user.id == actor.id and not active:
+        raise NotAllowed("You cannot deactivate yourself.")
+    user.active = active
+    user.deactivated_at = None if active else now_utc()
+    db.session.flush()
+    return user
+
+
+def list_users(*, actor: User, role: str | None = None) -> list[User]:
+    require_admin(actor)
+    stmt = select(User).order_by(User.active.desc(), User.name)
+    if role:
+        stmt = stmt.where(User.role == role)
+    return list(db.session.scalars(stmt))
+
+
+def update_own_settings(user: User, *, timezone: str, locale: str | None) -> User:
+    if not is_valid_zone(timezone):
+        raise Invalid(f"Unknown timezone: {timezone!r}.", field="timezone")
+    if locale not in (None, "", "en", "de"):
+        raise Invalid("Unknown language.", field="locale")
+    user.timezone = timezone
+    user.locale = locale or None
+    db.session.flush()
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    if not user.check_password(current):
+        raise Invalid("Your current password is not right.", field="current_password")
+    if len(new) < 8:
+        raise Invalid("The password needs at least 8 characters.", field="new_password")
+    user.set_password(new)
+    db.session.flush()

@@ -1,0 +1,100 @@
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from aeplan.auth import service
+from aeplan.auth.forms import LoginForm, PasswordForm, SettingsForm
+from aeplan.errors import DomainError
+from aeplan.extensions import db
+from aeplan.forms import apply_error
+
+bp = Blueprint("auth", __name__)
+
+
+def safe_next(target: str | None) -> str | None:
+    """Accept `next` only as a path on this site: no scheme, no host, no '//' or '\\'."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = service.authenticate(
+                form.email.data, form.password.data, request.remote_addr or "unknown",
+                max_failures=current_app.config["LOGIN_MAX_FAILURES"],
+                window_minutes=current_app.config["LOGIN_WINDOW_MINUTES"],
+            )
+        except DomainError as error:
+            db.session.commit()  # keep the recorded failure
+            form.form_errors.append(error.message)
+            status = error.status if error.status == 429 else 401
+        else:
+            db.session.commit()
+            session.clear()  # a fresh session: nothing carried over from before sign-in
+            login_user(user)
+            return redirect(safe_next(request.args.get("next")) or url_for("main.index"), 303)
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    session.clear()
+    flash(_("You are signed out."), "info")
+    return redirect(url_for("auth.login"), 303)
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile():
+    settings = SettingsForm(obj=current_user, prefix="settings")
+    password = PasswordForm(prefix="password")
+    status = 200
+    if request.method == "POST":
+        which = request.form.get("form")
+        form = settings if which == "settings" else password
+        if form.validate_on_submit():
+            try:
+                if which == "settings":
+                    service.update_own_settings(current_user, timezone=settings.timezone.data,
+                                                locale=settings.locale.data)
+                    message = _("Your settings are saved.")
+                else:
+                    service.change_password(current_user, password.current_password.data,
+                                            password.new_password.data)
+                    message = _("Your password is changed.")
+            except DomainError as error:
+                db.session.rollback()
+                apply_error(form, error)
+                status = 422
+            else:
+                db.session.commit()
+                flash(message, "success")
+                return redirect(url_for("auth.profile"), 303)
+        else:
+            status = 422
+    return render_template("auth/profile.html", settings=settings, password=password), status

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from aeplan.auth.models import User
+from aeplan.clients.models import Client
+from aeplan.extensions import db
+from aeplan.timeutil import UTCDateTime, now_utc
+
+KINDS = ("demo", "visit")
+STATUSES = ("tentative", "confirmed", "done", "cancelled")
+# Fields whose change a calendar app must see: each raises the iCal SEQUENCE.
+CALENDAR_FIELDS = frozenset(
+    {"starts_at", "ends_at", "timezone", "location", "status", "title", "kind", "agenda"}
+)
+
+
+def new_uid() -> str:
+    return f"{uuid.uuid4()}@aeplan"
+
+
+class Booking(db.Model):
+    __tablename__ = "bookings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(80), unique=True, default=new_uid)
+    sequence: Mapped[int] = mapped_column(default=0)
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(200))
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    timezone: Mapped[str] = mapped_column(String(64))
+    location: Mapped[str] = mapped_column(String(500), default="")
+    agenda: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="tentative")
+    needs_technical: Mapped[int] = mapped_column(default=0)
+    needs_creative: Mapped[int] = mapped_column(default=0)
+    needs_other: Mapped[int] = mapped_column(default=0)
+    cancel_reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    client: Mapped[Client] = relationship()
+    owner: Mapped[User] = relationship()
+    changes: Mapped[list[BookingChange]] = relationship(
+        back_populates="booking", order_by="BookingChange.id"
+    )
+
+    __table_args__ = (
+        Index("ix_bookings_starts_at", "starts_at"),
+        Index("ix_bookings_owner_starts", "owner_id", "starts_at"),
+        Index("ix_bookings_client_starts", "client_id", "starts_at"),
+        Index("ix_bookings_status_starts", "status", "starts_at"),
+    )
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == "cancelled"
+
+    @property
+    def location_is_link(self) -> bool:
+        return self.location.startswith(("https://", "http://"))
+
+    @property
+    def needs_total(self) -> int:
+        return self.needs_technical + self.needs_creative + self.needs_other
+
+
+class BookingChange(db.Model):
+    """One recorded change to a booking: who, when, and each field from what to what."""
+
+    __tablename__ = "booking_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    # {"field": [old, new], ...} with values as display strings
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    booking: Mapped[Booking] = relationship(back_populates="changes")
+    actor: Mapped[User | None] = relationship()
+
+    __table_args__ = (Index("ix_booking_changes_booking_id", "booking_id"),)

@@ -1,0 +1,279 @@
+"""Bookings: the rules for creating, changing, cancelling and listing them.
+
+Functions flush and raise domain errors; views and commands commit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from aeplan.auth.models import User
+from aeplan.bookings.models import CALENDAR_FIELDS, KINDS, STATUSES, Booking, BookingChange
+from aeplan.clients.models import Client
+from aeplan.errors import Invalid, NotAllowed, NotFound
+from aeplan.extensions import db
+from aeplan.permissions import (
+    booking_visibility,
+    can_book,
+    require_edit_booking,
+    require_view_booking,
+)
+from aeplan.timeutil import UTC, day_start_utc, is_valid_zone, local_to_utc, now_utc
+
+MAX_LENGTH = timedelta(days=14)
+MAX_NEEDS = 20
+
+
+@dataclass
+class BookingInput:
+    kind: str
+    title: str
+    client_id: int | None
+    starts_local: datetime | None  # naive wall-clock time in `timezone`
+    ends_local: datetime | None
+    timezone: str = ""
+    location: str = ""
+    agenda: str = ""
+    needs_technical: int = 0
+    needs_creative: int = 0
+    needs_other: int = 0
+
+
+@dataclass
+class BookingFilters:
+    start: date | None = None
+    end: date | None = None
+    client_id: int | None = None
+    owner_id: int | None = None
+    kind: str = ""
+    status: str = ""
+
+
+@dataclass
+class Checked:
+    client: Client
+    values: dict = field(default_factory=dict)
+
+
+def default_timezone(client: Client | None, actor: User) -> str:
+    return client.timezone if client is not None else actor.timezone
+
+
+def _check(data: BookingInput, *, actor: User, existing: Booking | None) -> Checked:
+    if data.kind not in KINDS:
+        raise Invalid("Choose demo or visit.", field="kind")
+    title = (data.title or "").strip()
+    if not title:
+        raise Invalid("Enter a title.", field="title")
+    if len(title) > 200:
+        raise Invalid("The title can have at most 200 characters.", field="title")
+    if not data.client_id:
+        raise Invalid("Choose the client this booking serves.", field="client_id")
+    client = db.session.get(Client, data.client_id)
+    if client is None:
+        raise Invalid("Choose the client this booking serves.", field="client_id")
+    changing_client = existing is None or existing.client_id != client.id
+    if changing_client:
+        if client.archived_at is not None:
+            raise Invalid("This client is archived.", field="client_id")
+        if not actor.is_manager and client.owner_id != actor.id:
+            raise NotAllowed("You can only book for your own clients.", field="client_id")
+    zone = (data.timezone or "").strip() or default_timezone(client, actor)
+    if not is_valid_zone(zone):
+        raise Invalid(f"Unknown timezone: {zone!r}.", field="timezone")
+    if data.starts_local is None:
+        raise Invalid("Enter when it starts.", field="starts_at")
+    if data.ends_local is None:
+        raise Invalid("Enter when it ends.", field="ends_at")
+    starts_at = local_to_utc(data.starts_local, zone, field="starts_at")
+    ends_at = local_to_utc(data.ends_local, zone, field="ends_at")
+    if ends_at <= starts_at:
+        raise Invalid("The end must be after the start.", field="ends_at")
+    if ends_at - starts_at > MAX_LENGTH:
+        raise Invalid("A booking can last at most 14 days.", field="ends_at")
+    location = (data.location or "").strip()
+    if len(location) > 500:
+        raise Invalid("The location can have at most 500 characters.", field="location")
+    agenda = (data.agenda or "").strip()
+    if len(agenda) > 10000:
+        raise Invalid("The agenda can have at most 10,000 characters.", field="agenda")
+    needs = {}
+    for name in ("needs_technical", "needs_creative", "needs_other"):
+        value = getattr(data, name)
+        if value is None or not 0 <= value <= MAX_NEEDS:
+            raise Invalid(f"Enter a number from 0 to {MAX_NEEDS}.", field=name)
+        needs[name] = value
+    owner_id = client.owner_id if actor.is_manager else actor.id
+    if existing is not None and not changing_client:
+        owner_id = existing.owner_id
+    return Checked(client, dict(
+        kind=data.kind, title=title, client_id=client.id, owner_id=owner_id,
+        starts_at=starts_at, ends_at=ends_at, timezone=zone, location=location,
+        agenda=agenda, **needs,
+    ))
+
+
+def _shown(name: str, value, zone: str) -> str:
+    """A value as the history shows it: times in the booking's own zone."""
+    if isinstance(value, datetime):
+        from zoneinfo import ZoneInfo
+
+        return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M ") + zone
+    return "" if value is None else str(value)
+
+
+def _record(booking: Booking, actor: User | None, action: str, changes: dict,
+            note: str = "") -> None:
+    db.session.add(BookingChange(
+        booking=booking, actor_id=actor.id if actor else None, action=action,
+        changes=changes, note=note,
+    ))
+
+
+def create_booking(data: BookingInput, *, actor: User) -> Booking:
+    if not can_book(actor):
+        raise NotAllowed("Only AEs and managers create bookings.")
+    checked = _check(data, actor=actor, existing=None)
+    booking = Booking(**checked.values, status="tentative")
+    db.session.add(booking)
+    db.session.flush()
+    _record(booking, actor, "created", {
+        k: [None, _shown(k, v, booking.timezone)] for k, v in checked.values.items()
+        if k not in ("owner_id",)
+    })
+    db.session.flush()
+    return booking
+
+
+def update_booking(booking: Booking, data: BookingInput, *, actor: User) -> Booking:
+    require_edit_booking(actor, booking)
+    if booking.is_cancelled:
+        raise Invalid("A cancelled booking cannot be changed.")
+    checked = _check(data, actor=actor, existing=booking)
+    changes = {}
+    for key, new in checked.values.items():
+        old = getattr(booking, key)
+        if old != new:
+            changes[key] = [_shown(key, old, booking.timezone),
+                            _shown(key, new, checked.values["timezone"])]
+            setattr(booking, key, new)
+    if not changes:
+        return booking
+    if CALENDAR_FIELDS & changes.keys():
+        booking.sequence += 1
+    booking.updated_at = now_utc()
+    _record(booking, actor, "updated", changes)
+    db.session.flush()
+    return booking
+
+
+def set_status(booking: Booking, status: str, *, actor: User) -> Booking:
+    """Confirm or mark done; cancelling goes through `cancel_booking`."""
+    require_edit_booking(actor, booking)
+    if status not in STATUSES or status == "cancelled":
+        raise Invalid("Choose tentative, confirmed or done.", field="status")
+    if booking.is_cancelled:
+        raise Invalid("A cancelled booking cannot change status.")
+    if booking.status == status:
+        return booking
+    _record(booking, actor, "status", {"status": [booking.status, status]})
+    booking.status = status
+    booking.sequence += 1
+    booking.updated_at = now_utc()
+    db.session.flush()
+    return booking
+
+
+def cancel_booking(booking: Booking, *, actor: User, reason: str = "") -> Booking:
+    """Cancel but keep the booking: calendars need its UID and a raised SEQUENCE."""
+    require_edit_booking(actor, booking)
+    if booking.is_cancelled:
+        raise Invalid("This booking is already cancelled.")
+    reason = (reason or "").strip()
+    if len(reason) > 1000:
+        raise Invalid("The reason can have at most 1,000 characters.", field="reason")
+    _record(booking, actor, "cancelled", {"status": [booking.status, "cancelled"]}, note=reason)
+    booking.status = "cancelled"
+    booking.cancel_reason = reason
+    booking.sequence += 1
+    booking.updated_at = now_utc()
+    db.session.flush()
+    return booking
+
+
+def get_booking(viewer: User, booking_id: int, *, with_history: bool = False) -> Booking:
+    options = [joinedload(Booking.client), joinedload(Booking.owner)]
+    if with_history:
+        options.append(selectinload(Booking.changes).joinedload(BookingChange.actor))
+    booking = db.session.scalar(select(Booking).where(Booking.id == booking_id).options(*options))
+    if booking is None:
+        raise NotFound("No such booking.")
+    require_view_booking(viewer, booking)
+    return booking
+
+
+def _filtered(viewer: User, filters: BookingFilters):
+    stmt = select(Booking).where(booking_visibility(viewer))
+    zone = viewer.timezone
+    if filters.start:
+        stmt = stmt.where(Booking.ends_at > day_start_utc(filters.start, zone))
+    if filters.end:
+        stmt = stmt.where(Booking.starts_at < day_start_utc(filters.end + timedelta(days=1), zone))
+    if filters.client_id:
+        stmt = stmt.where(Booking.client_id == filters.client_id)
+    if filters.owner_id:
+        stmt = stmt.where(Booking.owner_id == filters.owner_id)
+    if filters.kind:
+        stmt = stmt.where(Booking.kind == filters.kind)
+    if filters.status:
+        stmt = stmt.where(Booking.status == filters.status)
+    return stmt
+
+
+def list_bookings(viewer: User, filters: BookingFilters, *, page: int = 1, per_page: int = 25):
+    """One page of bookings (soonest first) and the number matching the filters."""
+    stmt = _filtered(viewer, filters)
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = db.session.scalars(
+        stmt.options(joinedload(Booking.client), joinedload(Booking.owner))
+        .order_by(Booking.starts_at, Booking.id)
+        .limit(per_page).offset((max(page, 1) - 1) * per_page)
+    ).all()
+    return rows, total
+
+
+def bookings_between(viewer: User, start: datetime, end: datetime, *,
+                     owner_id: int | None = None, client_id: int | None = None,
+                     include_cancelled: bool = True) -> list[Booking]:
+    """Bookings overlapping [start, end) that `viewer` may see, with client and owner loaded."""
+    stmt = (
+        select(Booking)
+        .where(booking_visibility(viewer), Booking.starts_at < end, Booking.ends_at > start)
+        .options(joinedload(Booking.client), joinedload(Booking.owner))
+        .order_by(Booking.starts_at, Booking.id)
+    )
+    if owner_id:
+        stmt = stmt.where(Booking.owner_id == owner_id)
+    if client_id:
+        stmt = stmt.where(Booking.client_id == client_id)
+    if not include_cancelled:
+        stmt = stmt.where(Booking.status != "cancelled")
+    return list(db.session.scalars(stmt))
+
+
+def client_bookings(client: Client, viewer: User, *, limit: int = 50) -> list[Booking]:
+    """The client's latest and upcoming bookings for its detail page."""
+    return list(db.session.scalars(
+        select(Booking).where(Booking.client_id == client.id, booking_visibility(viewer))
+        .options(joinedload(Booking.owner))
+        .order_by(Booking.starts_at.desc()).limit(limit)
+    ))
+
+
+def upcoming_for(viewer: User, *, days: int = 7, owner_id: int | None = None) -> list[Booking]:
+    now = now_utc().astimezone(UTC)
+    return bookings_between(viewer, now, now + timedelta(days=days), owner_id=owner_id,
+                            include_cancelled=False)

@@ -1,0 +1,157 @@
+from datetime import date
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from aeplan.bookings import service
+from aeplan.bookings.forms import BookingForm, CancelForm, StatusForm
+from aeplan.bookings.models import KINDS, STATUSES
+from aeplan.clients.service import account_executives, bookable_clients
+from aeplan.errors import DomainError
+from aeplan.extensions import db
+from aeplan.permissions import can_book, can_edit_booking
+from aeplan.timeutil import utc_to_local
+from aeplan.views import attempt, int_arg, or_abort, page_arg
+
+bp = Blueprint("bookings", __name__, url_prefix="/bookings")
+
+
+@bp.before_request
+@login_required
+def _signed_in():
+    pass
+
+
+def _date_arg(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+
+
+def _input(form: BookingForm) -> service.BookingInput:
+    return service.BookingInput(
+        kind=form.kind.data, title=form.title.data or "", client_id=form.client_id.data,
+        starts_local=form.starts_at.data, ends_local=form.ends_at.data,
+        timezone=form.timezone.data or "", location=form.location.data or "",
+        agenda=form.agenda.data or "", needs_technical=form.needs_technical.data,
+        needs_creative=form.needs_creative.data, needs_other=form.needs_other.data,
+    )
+
+
+def _client_choices(form: BookingForm, booking=None) -> list:
+    clients = bookable_clients(current_user)
+    choices = [(c.id, c.name + (" ★" if c.is_key_account else "")) for c in clients]
+    if booking is not None and booking.client_id not in {c.id for c in clients}:
+        choices.insert(0, (booking.client_id, booking.client.name))
+    form.client_id.choices = [(0, _("Choose a client…"))] + choices
+    return clients
+
+
+@bp.get("/")
+def index():
+    filters = service.BookingFilters(
+        start=_date_arg("from"), end=_date_arg("to"), client_id=int_arg("client"),
+        owner_id=int_arg("owner"),
+        kind=request.args.get("kind") if request.args.get("kind") in KINDS else "",
+        status=request.args.get("status") if request.args.get("status") in STATUSES else "",
+    )
+    page = page_arg()
+    per_page = 25
+    rows, total = service.list_bookings(current_user, filters, page=page, per_page=per_page)
+    clients = bookable_clients(current_user) if not current_user.is_support else []
+    return render_template(
+        "bookings/index.html", bookings=rows, total=total, page=page, per_page=per_page,
+        filters=filters, kinds=KINDS, statuses=STATUSES, clients=clients,
+        aes=account_executives() if not current_user.is_support else [],
+        can_create=can_book(current_user),
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def create():
+    if not can_book(current_user):
+        abort(403)
+    form = BookingForm()
+    clients = _client_choices(form)
+    if request.method == "GET":
+        preset = int_arg("client_id")
+        client = next((c for c in clients if c.id == preset), None)
+        form.client_id.data = client.id if client else 0
+        form.timezone.data = service.default_timezone(client, current_user)
+        form.kind.data = request.args.get("kind") if request.args.get("kind") in KINDS else "demo"
+    booking, status = attempt(form, lambda: service.create_booking(_input(form),
+                                                                   actor=current_user))
+    if booking is not None:
+        flash(_("Booking created."), "success")
+        return redirect(url_for("bookings.detail", booking_id=booking.id), 303)
+    return render_template("bookings/form.html", form=form, booking=None,
+                           client_zones={c.id: c.timezone for c in clients}), status
+
+
+@bp.get("/<int:booking_id>")
+def detail(booking_id: int):
+    booking = or_abort(lambda: service.get_booking(current_user, booking_id, with_history=True))
+    return render_template(
+        "bookings/detail.html", booking=booking, can_edit=can_edit_booking(current_user, booking),
+        cancel_form=CancelForm(), status_form=StatusForm(status=booking.status),
+    )
+
+
+@bp.route("/<int:booking_id>/edit", methods=["GET", "POST"])
+def edit(booking_id: int):
+    booking = or_abort(lambda: service.get_booking(current_user, booking_id))
+    if not can_edit_booking(current_user, booking):
+        abort(403)
+    if booking.is_cancelled:
+        flash(_("A cancelled booking cannot be changed."), "error")
+        return redirect(url_for("bookings.detail", booking_id=booking.id), 303)
+    form = BookingForm(obj=booking)
+    clients = _client_choices(form, booking)
+    if request.method == "GET":
+        form.starts_at.data = utc_to_local(booking.starts_at, booking.timezone).replace(tzinfo=None)
+        form.ends_at.data = utc_to_local(booking.ends_at, booking.timezone).replace(tzinfo=None)
+    result, status = attempt(form, lambda: service.update_booking(booking, _input(form),
+                                                                  actor=current_user))
+    if result is not None:
+        flash(_("Booking saved."), "success")
+        return redirect(url_for("bookings.detail", booking_id=booking.id), 303)
+    return render_template("bookings/form.html", form=form, booking=booking,
+                           client_zones={c.id: c.timezone for c in clients}), status
+
+
+@bp.post("/<int:booking_id>/cancel")
+def cancel(booking_id: int):
+    booking = or_abort(lambda: service.get_booking(current_user, booking_id))
+    if not can_edit_booking(current_user, booking):
+        abort(403)
+    form = CancelForm()
+    result, status = attempt(form, lambda: service.cancel_booking(
+        booking, actor=current_user, reason=form.reason.data or ""))
+    if result is not None:
+        flash(_("Booking cancelled. It stays in the history."), "success")
+    else:
+        for message in form.form_errors + form.reason.errors:
+            flash(message, "error")
+    return redirect(url_for("bookings.detail", booking_id=booking_id), 303)
+
+
+@bp.post("/<int:booking_id>/status")
+def set_status(booking_id: int):
+    booking = or_abort(lambda: service.get_booking(current_user, booking_id))
+    if not can_edit_booking(current_user, booking):
+        abort(403)
+    form = StatusForm()
+    if not form.validate_on_submit():
+        flash(_("Choose tentative, confirmed or done."), "error")
+        return redirect(url_for("bookings.detail", booking_id=booking_id), 303)
+    try:
+        service.set_status(booking, form.status.data, actor=current_user)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(_("Status changed."), "success")
+    return redirect(url_for("bookings.detail", booking_id=booking_id), 303)

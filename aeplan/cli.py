@@ -1,0 +1,43 @@
+"""`flask --app app ...` commands. Each calls the services and commits."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from aeplan.errors import DomainError
+from aeplan.extensions import db
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("create-user")
+    @click.option("--email", required=True)
+    @click.option("--name", required=True)
+    @click.option("--role", required=True, type=click.Choice(["ae", "support", "manager", "admin"]))
+    @click.option("--discipline", type=click.Choice(["technical", "creative", "other"]))
+    @click.option("--skills", default="")
+    @click.option("--timezone", "timezone_name", default="UTC", show_default=True)
+    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+                  help="Prompted for when not given.")
+    def create_user(email, name, role, discipline, skills, timezone_name, password):
+        """Create a user who can sign in."""
+        from aeplan.auth.service import UserInput
+        from aeplan.auth.service import create_user as create
+
+        try:
+            user = create(UserInput(email=email, name=name, role=role, discipline=discipline,
+                                    skills=skills, timezone=timezone_name, password=password),
+                          actor=None)
+        except DomainError as error:
+            db.session.rollback()
+            raise click.ClickException(error.message) from error
+        db.session.commit()
+        click.echo(f"Created {user.role} {user.email} (id {user.id}).")
+
+    @app.cli.command("demo-data")
+    def demo_data():
+        """Load a believable demo organisation (safe to run again)."""
+        from aeplan.demo import load
+
+        summary = load(echo=click.echo)
+        db.session.commit()
+        click.echo(summary)

@@ -1,0 +1,94 @@
+"""Jinja helpers: dates in the viewer's locale and zone, labels for stored choices."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime as babel_datetime
+from babel.dates import format_time as babel_time
+from flask import Flask, request, url_for
+from flask_babel import format_date, format_datetime, get_locale, get_timezone
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+
+LABELS = {
+    "demo": _l("Demo"),
+    "visit": _l("Visit"),
+    "tentative": _l("Tentative"),
+    "confirmed": _l("Confirmed"),
+    "done": _l("Done"),
+    "cancelled": _l("Cancelled"),
+    "key": _l("Key account"),
+    "standard": _l("Standard"),
+    "advertising": _l("Advertising"),
+    "public_relations": _l("Public relations"),
+    "financial_services": _l("Financial services"),
+    "technology": _l("Technology"),
+    "healthcare": _l("Healthcare"),
+    "other": _l("Other"),
+    "ae": _l("Account executive"),
+    "support": _l("Support staff"),
+    "manager": _l("Manager"),
+    "admin": _l("Administrator"),
+    "technical": _l("Technical"),
+    "creative": _l("Creative"),
+    "pending": _l("Pending"),
+    "accepted": _l("Accepted"),
+    "declined": _l("Declined"),
+    "created": _l("Created"),
+    "updated": _l("Changed"),
+    "status": _l("Status changed"),
+    "starts_at": _l("Start"),
+    "ends_at": _l("End"),
+    "timezone": _l("Timezone"),
+    "location": _l("Location"),
+    "agenda": _l("Agenda"),
+    "title": _l("Title"),
+    "kind": _l("Kind"),
+    "client_id": _l("Client"),
+    "needs_technical": _l("Technical staff needed"),
+    "needs_creative": _l("Creative staff needed"),
+    "needs_other": _l("Other staff needed"),
+}
+
+
+def label(value) -> str:
+    return str(LABELS.get(value, value))
+
+
+def dt(value: datetime | None, fmt: str = "medium") -> str:
+    return format_datetime(value, fmt) if value else ""
+
+
+def day(value, fmt: str = "EEE d MMM") -> str:
+    return format_date(value, fmt) if value else ""
+
+
+def time_in(value: datetime, zone: str) -> str:
+    return babel_time(value, "short", tzinfo=ZoneInfo(zone), locale=get_locale())
+
+
+def when(booking) -> Markup:
+    """'Tue 1 Dec, 14:00–15:00' in the viewer's zone, plus the booking's own zone if different."""
+    viewer_zone = str(get_timezone())
+    start = babel_datetime(booking.starts_at, "EEE d MMM y, ", tzinfo=get_timezone(),
+                           locale=get_locale())
+    text = (start + time_in(booking.starts_at, viewer_zone) + "–"
+            + time_in(booking.ends_at, viewer_zone))
+    if (booking.starts_at.astimezone(ZoneInfo(booking.timezone)).utcoffset()
+            != booking.starts_at.astimezone(ZoneInfo(viewer_zone)).utcoffset()):
+        local = (f"{time_in(booking.starts_at, booking.timezone)}–"
+                 f"{time_in(booking.ends_at, booking.timezone)} {booking.timezone}")
+        return Markup('{} <span class="muted">({})</span>').format(text, local)
+    return Markup("{}").format(text)
+
+
+def page_url(page: int) -> str:
+    args = request.args.to_dict()
+    args["page"] = page
+    return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters.update(label=label, dt=dt, day=day, when=when)
+    app.jinja_env.globals.update(page_url=page_url, get_locale=get_locale)

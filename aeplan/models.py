@@ -1,0 +1,7 @@
+"""Every model, imported in one place so that the metadata is complete."""
+from aeplan.auth.models import LoginFailure, User
+from aeplan.bookings.models import Booking, BookingChange
+from aeplan.clients.models import Client, Contact
+from aeplan.staffing.models import Assignment
+
+__all__ = ["Assignment", "Booking", "BookingChange", "Client", "Contact", "LoginFailure", "User"]

@@ -1,0 +1,98 @@
+"""Time handling: aware UTC in the database, IANA zones for what people type and read."""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlalchemy import DateTime
+from sqlalchemy.types import TypeDecorator
+
+from aeplan.errors import Invalid
+
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as UTC on every database and read back as aware UTC.
+
+    Naive datetimes are refused: a naive value is a bug waiting to shift by hours.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        return dialect.type_descriptor(DateTime(timezone=dialect.name == "postgresql"))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime refused; pass an aware datetime")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+@lru_cache(maxsize=1)
+def timezone_names() -> tuple[str, ...]:
+    return tuple(sorted(name for name in available_timezones() if "/" in name or name == "UTC"))
+
+
+def get_zone(name: str) -> ZoneInfo:
+    """The zone for `name`, or Invalid if it is not an IANA zone."""
+    if not name or name not in timezone_names():
+        raise Invalid(f"Unknown timezone: {name!r}.", field="timezone")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:  # pragma: no cover - guarded above
+        raise Invalid(f"Unknown timezone: {name!r}.", field="timezone") from exc
+
+
+def is_valid_zone(name: str) -> bool:
+    return bool(name) and name in timezone_names()
+
+
+def local_to_utc(local: datetime, zone_name: str, *, field: str = "starts_at") -> datetime:
+    """Interpret a naive wall-clock time in `zone_name` and return aware UTC.
+
+    A time in the spring-forward gap does not exist and is refused; an ambiguous
+    time in the autumn overlap takes its first occurrence (fold=0).
+    """
+    zone = get_zone(zone_name)
+    aware = local.replace(tzinfo=zone, fold=0)
+    as_utc = aware.astimezone(UTC)
+    if as_utc.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
+        raise Invalid(
+            f"{local.strftime('%Y-%m-%d %H:%M')} does not exist in {zone_name} "
+            "(the clocks skip that hour for daylight saving time). Pick another time.",
+            field=field,
+        )
+    return as_utc
+
+
+def utc_to_local(value: datetime, zone_name: str) -> datetime:
+    return value.astimezone(ZoneInfo(zone_name))
+
+
+def day_start_utc(day: date, zone_name: str) -> datetime:
+    """Start of the local day `day` in `zone_name`, as aware UTC (no gap check: a
+    boundary for display may fall in a daylight-saving gap in a few zones)."""
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone_name)).astimezone(UTC)
+
+
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
