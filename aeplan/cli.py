@@ -34,10 +34,16 @@ def register(app: Flask) -> None:
         click.echo(f"Created {user.role} {user.email} (id {user.id}).")
 
     @app.cli.command("demo-data")
-    def demo_data():
+    @click.option("--if-empty", is_flag=True,
+                  help="Only load when the database has no users yet (used by `make run`).")
+    def demo_data(if_empty):
         """Load a believable demo organisation (safe to run again)."""
-        from aeplan.demo import load
+        from aeplan.demo import has_users, load
 
-        summary = load(echo=click.echo)
+        if if_empty and has_users():
+            click.echo("The database already has users; demo data not loaded.")
+            return
+        click.echo("Loading the demo organisation ...")
+        summary = load()
         db.session.commit()
         click.echo(summary)

@@ -66,7 +66,11 @@ TITLES = {
 }
 
 
-def load(*, echo=print) -> str:
+def has_users() -> bool:
+    return db.session.scalar(select(User.id).limit(1)) is not None
+
+
+def load() -> str:
     rng = random.Random(2026)
     users = _people()
     clients = _clients(users)

@@ -1,0 +1,36 @@
+# AE Plan: `make run` serves the demo organisation, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export FLASK_APP := app
+
+.PHONY: run test lint install clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "AE Plan needs Python 3.11 or newer; set PYTHON=python3.x")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing dependencies into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	@touch $@
+
+run: install
+	@FLASK_DEBUG=1 $(BIN)/flask db upgrade
+	@FLASK_DEBUG=1 $(BIN)/flask demo-data --if-empty
+	@echo ""
+	@echo "AE Plan is starting at http://$(HOST):$(PORT)/"
+	@echo "Sign in as ae@demo.aeplan.test with password demo-password (other demo sign-ins above)."
+	@echo ""
+	@FLASK_DEBUG=1 $(BIN)/flask run --host $(HOST) --port $(PORT)
+
+test: install
+	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	@$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

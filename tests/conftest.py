@@ -1,0 +1,192 @@
+"""Fixtures: a fresh database per test (SQLite, or PostgreSQL when TEST_DATABASE_URL is
+set), the app, a client, and factories for users, clients and bookings."""
+from __future__ import annotations
+
+import itertools
+import os
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import event, text
+from werkzeug.security import generate_password_hash
+
+from aeplan import create_app
+from aeplan.auth.models import User
+from aeplan.bookings.models import Booking
+from aeplan.clients.models import Client, Contact
+from aeplan.extensions import db
+from aeplan.staffing.models import Assignment
+
+PASSWORD = "correct horse battery"
+# A cheap hash keeps the suite fast; sign-in still runs the real check.
+PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # a Monday, fixed for every test
+
+
+def _database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url.replace("postgresql://", "postgresql+psycopg://", 1) \
+            if url.startswith("postgresql://") else url
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """Build the schema once per run through the real migrations."""
+    url = _database_url(tmp_path_factory)
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "test"})
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+def _empty_tables() -> None:
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(t.name for t in db.metadata.sorted_tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": "test-secret",
+        "WTF_CSRF_ENABLED": False,
+        "SERVER_NAME": None,
+    })
+    with app.app_context():
+        _empty_tables()
+        yield app
+        db.session.remove()
+        _empty_tables()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+_seq = itertools.count(1)
+
+
+@pytest.fixture
+def make_user(app):
+    def make(role: str = "ae", **over) -> User:
+        n = next(_seq)
+        values = dict(
+            email=f"{role}{n}@example.com", name=f"{role.title()} Person {n}", role=role,
+            discipline="technical" if role == "support" else None, timezone="Europe/Berlin",
+            password_hash=PASSWORD_HASH,
+        )
+        values.update(over)
+        user = User(**values)
+        db.session.add(user)
+        db.session.commit()
+        return user
+    return make
+
+
+@pytest.fixture
+def make_client(app, make_user):
+    def make(owner: User | None = None, **over) -> Client:
+        owner = owner or make_user("ae")
+        n = next(_seq)
+        values = dict(name=f"Client {n}", industry="technology", tier="standard",
+                      owner_id=owner.id, timezone="Europe/Berlin", cadence_days=30)
+        values.update(over)
+        c = Client(**values)
+        db.session.add(c)
+        db.session.commit()
+        return c
+    return make
+
+
+@pytest.fixture
+def make_contact(app):
+    def make(client: Client, **over) -> Contact:
+        values = dict(client_id=client.id, name="Pat Contact", email="pat@client.example",
+                      title="CTO")
+        values.update(over)
+        contact = Contact(**values)
+        db.session.add(contact)
+        db.session.commit()
+        return contact
+    return make
+
+
+@pytest.fixture
+def make_booking(app, make_client):
+    def make(client: Client | None = None, **over) -> Booking:
+        client = client or make_client()
+        starts_at = over.pop("starts_at", T0)
+        values = dict(kind="demo", title="Platform demo", client_id=client.id,
+                      owner_id=client.owner_id, starts_at=starts_at,
+                      ends_at=over.pop("ends_at", starts_at + timedelta(hours=1)),
+                      timezone=client.timezone, location="https://meet.example.com/x",
+                      status="tentative")
+        values.update(over)
+        b = Booking(**values)
+        db.session.add(b)
+        db.session.commit()
+        return b
+    return make
+
+
+@pytest.fixture
+def assign(app):
+    def make(booking: Booking, user: User, **over) -> Assignment:
+        values = dict(booking_id=booking.id, user_id=user.id,
+                      role=user.discipline or "technical", status="pending")
+        values.update(over)
+        a = Assignment(**values)
+        db.session.add(a)
+        db.session.commit()
+        return a
+    return make
+
+
+@pytest.fixture
+def login_as(client):
+    def login(user: User):
+        client.post("/logout")
+        response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+        assert response.status_code == 303, response.data[:500]
+        return client
+    return login
+
+
+@pytest.fixture
+def count_queries(app):
+    """`with count_queries() as n: ...` then `n()` is the number of SQL statements run."""
+    @contextmanager
+    def counter():
+        statements = []
+
+        def before(conn, cursor, statement, params, context, executemany):
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", before)
+        try:
+            yield lambda: len(statements)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", before)
+    return counter
