@@ -73,9 +73,16 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 
 
 def _select_locale():
+    """The user's chosen language, else the browser's first English or German variant,
+    region kept (en-GB gets 24-hour times and day-month dates)."""
     if current_user.is_authenticated and current_user.locale:
         return current_user.locale
-    return request.accept_languages.best_match(["en", "de"]) or "en"
+    for tag, _quality in request.accept_languages:
+        language = tag.split("-")[0].lower()
+        if language in ("en", "de"):
+            region = tag.split("-")[1].upper() if "-" in tag else ""
+            return f"{language}_{region}" if region.isalpha() and len(region) == 2 else language
+    return "en"
 
 
 def _select_timezone():

@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import SelectField
+from wtforms import SelectChoice, SelectField
 
 from aeplan.display import LABELS
 from aeplan.timeutil import timezone_names
 
 
-def choices(values, blank: str | None = None) -> list[tuple[str, str]]:
-    out = [("", blank)] if blank is not None else []
-    return out + [(v, LABELS.get(v, v)) for v in values]
+def options(pairs) -> list[SelectChoice]:
+    """Select options from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def choices(values, blank: str | None = None) -> list[SelectChoice]:
+    """Select options for stored choice values, labelled for people."""
+    pairs = [("", blank)] if blank is not None else []
+    return options(pairs + [(v, LABELS.get(v, v)) for v in values])
 
 
 def apply_error(form, error) -> None:
@@ -26,7 +32,7 @@ class TimezoneField(SelectField):
     """A select of IANA zones; the value is checked again by the services."""
 
     def __init__(self, label=None, **kwargs):
-        kwargs.setdefault("choices", [(z, z) for z in timezone_names()])
+        kwargs.setdefault("choices", [SelectChoice(z) for z in timezone_names()])
         super().__init__(label or _l("Timezone"), **kwargs)
 
     def pre_validate(self, form):

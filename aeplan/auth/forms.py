@@ -4,7 +4,7 @@ from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from aeplan.auth.models import DISCIPLINES, ROLES
-from aeplan.forms import TimezoneField, choices
+from aeplan.forms import TimezoneField, choices, options
 
 
 class LoginForm(FlaskForm):
@@ -14,8 +14,8 @@ class LoginForm(FlaskForm):
 
 class SettingsForm(FlaskForm):
     timezone = TimezoneField(_l("Home timezone"))
-    locale = SelectField(_l("Language"), choices=[("", _l("As my browser says")),
-                                                  ("en", "English"), ("de", "Deutsch")])
+    locale = SelectField(_l("Language"), choices=options([("", _l("As my browser says")),
+                                                          ("en", "English"), ("de", "Deutsch")]))
 
 
 class PasswordForm(FlaskForm):

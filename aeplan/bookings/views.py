@@ -10,8 +10,9 @@ from aeplan.bookings.models import KINDS, STATUSES
 from aeplan.clients.service import account_executives, bookable_clients
 from aeplan.errors import DomainError
 from aeplan.extensions import db
+from aeplan.forms import options
 from aeplan.permissions import can_book, can_edit_booking
-from aeplan.timeutil import utc_to_local
+from aeplan.timeutil import now_utc, utc_to_local
 from aeplan.views import attempt, int_arg, or_abort, page_arg
 
 bp = Blueprint("bookings", __name__, url_prefix="/bookings")
@@ -45,14 +46,17 @@ def _client_choices(form: BookingForm, booking=None) -> list:
     choices = [(c.id, c.name + (" ★" if c.is_key_account else "")) for c in clients]
     if booking is not None and booking.client_id not in {c.id for c in clients}:
         choices.insert(0, (booking.client_id, booking.client.name))
-    form.client_id.choices = [(0, _("Choose a client…"))] + choices
+    form.client_id.choices = options([(0, _("Choose a client…"))] + choices)
     return clients
 
 
 @bp.get("/")
 def index():
+    # Without an explicit "from", the list starts today: upcoming work first.
+    today = utc_to_local(now_utc(), current_user.timezone).date()
     filters = service.BookingFilters(
-        start=_date_arg("from"), end=_date_arg("to"), client_id=int_arg("client"),
+        start=_date_arg("from") if "from" in request.args else today,
+        end=_date_arg("to"), client_id=int_arg("client"),
         owner_id=int_arg("owner"),
         kind=request.args.get("kind") if request.args.get("kind") in KINDS else "",
         status=request.args.get("status") if request.args.get("status") in STATUSES else "",

@@ -7,6 +7,7 @@ from aeplan.clients import service
 from aeplan.clients.forms import ClientForm, ContactForm
 from aeplan.clients.models import INDUSTRIES, TIERS
 from aeplan.extensions import db
+from aeplan.forms import options
 from aeplan.permissions import can_book, can_edit_client
 from aeplan.views import attempt, int_arg, or_abort, page_arg
 
@@ -20,7 +21,7 @@ def _signed_in():
 
 
 def _owner_choices(form: ClientForm) -> None:
-    form.owner_id.choices = [(u.id, u.name) for u in service.account_executives()]
+    form.owner_id.choices = options((u.id, u.name) for u in service.account_executives())
 
 
 def _input(form: ClientForm) -> service.ClientInput:
