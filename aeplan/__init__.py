@@ -8,8 +8,6 @@ from typing import Any
 from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from aeplan import config as config_module
 from aeplan.extensions import babel, csrf, db, login_manager, migrate
@@ -38,6 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_template_helpers(app)
     register_error_handlers(app)
+    register_write_transactions(app)
     register_security_headers(app)
     register_commands(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -56,20 +55,6 @@ def _require_secret_key(app: Flask) -> None:
 def _is_cli() -> bool:
     # `flask --app app <command>` signs no cookies a browser keeps, but a key is needed to start.
     return os.environ.get("FLASK_RUN_FROM_CLI") == "true"
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record):
-    """WAL, foreign keys and a busy timeout on every SQLite connection."""
-    module = type(dbapi_connection).__module__
-    if not module.startswith("sqlite3"):
-        return
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def _select_locale():
@@ -102,8 +87,12 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
 
-    # Import the models so that metadata knows every table (migrations, create_all).
-    from aeplan import models  # noqa: F401
+    # Import the models so that metadata knows every table (migrations, create_all),
+    # and the connection hooks so that every engine gets them.
+    from aeplan import (
+        models,  # noqa: F401
+        transactions,  # noqa: F401
+    )
     from aeplan.auth.models import User
 
     @login_manager.user_loader
@@ -115,14 +104,18 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from aeplan.views import IdConverter
+
+    app.url_map.converters["int"] = IdConverter
     from aeplan.admin.views import bp as admin_bp
     from aeplan.auth.views import bp as auth_bp
     from aeplan.bookings.views import bp as bookings_bp
     from aeplan.calendar.views import bp as calendar_bp
     from aeplan.clients.views import bp as clients_bp
     from aeplan.main.views import bp as main_bp
+    from aeplan.staffing.views import bp as staffing_bp
 
-    for bp in (main_bp, auth_bp, clients_bp, bookings_bp, calendar_bp, admin_bp):
+    for bp in (main_bp, auth_bp, clients_bp, bookings_bp, calendar_bp, staffing_bp, admin_bp):
         app.register_blueprint(bp)
 
 
@@ -171,6 +164,16 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         return page(500, "Something went wrong",
                     "The error has been logged. Please try again in a moment.")
+
+
+def register_write_transactions(app: Flask) -> None:
+    """Every POST runs in a write transaction from its first query (see aeplan.transactions)."""
+    from aeplan.transactions import begin_write
+
+    @app.before_request
+    def writes_begin_early():
+        if request.method == "POST":
+            begin_write()
 
 
 def register_security_headers(app: Flask) -> None:

@@ -7,10 +7,11 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import func, select
 
 from aeplan.auth.models import User
-from aeplan.bookings.models import Booking, BookingChange
+from aeplan.bookings.models import DEFAULT_BUFFER_MINUTES, Booking, BookingChange
 from aeplan.clients.models import Client, Contact
 from aeplan.extensions import db
 from aeplan.staffing.models import Assignment
+from aeplan.staffing.service import find_clashes
 from aeplan.timeutil import local_to_utc, now_utc, utc_to_local
 
 PASSWORD = "demo-password"
@@ -155,6 +156,8 @@ def _bookings(clients: list[Client], users: dict[str, User], rng: random.Random)
                           else f"https://meet.example.com/{client.id}-{n}"),
                 agenda="Introductions; current setup; live walkthrough; questions; next steps.",
                 status=status, needs_technical=needs_technical, needs_creative=needs_creative,
+                travel_buffer_minutes=DEFAULT_BUFFER_MINUTES[kind],
+                skills=rng.choice(["payments API", "German", "SSO", "Figma", ""]),
                 cancel_reason="Client asked to postpone." if status == "cancelled" else "",
             )
             db.session.add(booking)
@@ -167,16 +170,23 @@ def _bookings(clients: list[Client], users: dict[str, User], rng: random.Random)
                                              action="cancelled",
                                              changes={"status": ["confirmed", "cancelled"]},
                                              note=booking.cancel_reason))
-            # Staff the first need of most bookings so support staff see work.
-            if needs_technical and n % 3 != 2:
-                person = staff["technical"][(index + n) % len(staff["technical"])]
-                db.session.add(Assignment(booking_id=booking.id, user_id=person.id,
-                                          role="technical", assigned_by_id=client.owner_id,
-                                          status="accepted" if past or n % 2 else "pending"))
-            if needs_creative and n % 2 == 0:
-                person = staff["creative"][(index + n) % len(staff["creative"])]
-                db.session.add(Assignment(booking_id=booking.id, user_id=person.id,
-                                          role="creative", assigned_by_id=client.owner_id,
-                                          status="accepted"))
+            # Staff most needs with someone free, so support staff see work and some
+            # bookings stay short of staff; the demo never double-books anyone.
+            for role, needed in (("technical", needs_technical), ("creative", needs_creative)):
+                if not needed or (index + n) % 4 == 3:
+                    continue
+                pool = staff[role][(index + n) % len(staff[role]):] + \
+                    staff[role][:(index + n) % len(staff[role])]
+                clashes = find_clashes([p.id for p in pool], booking.busy_starts_at,
+                                       booking.busy_ends_at)
+                person = next((p for p in pool if not clashes[p.id]), None)
+                if person is None:
+                    continue
+                db.session.add(Assignment(
+                    booking_id=booking.id, user_id=person.id, role=role,
+                    assigned_by_id=client.owner_id,
+                    status="accepted" if past or n % 2 else "pending",
+                    busy_starts_at=booking.busy_starts_at, busy_ends_at=booking.busy_ends_at))
+                db.session.flush()
             created += 1
     return created

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime as babel_datetime
 from babel.dates import format_time as babel_time
 from flask import Flask, request, url_for
-from flask_babel import format_date, format_datetime, get_locale, get_timezone
+from flask_babel import format_date, format_datetime, get_locale, get_timezone, gettext
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
@@ -49,6 +49,12 @@ LABELS = {
     "needs_technical": _l("Technical staff needed"),
     "needs_creative": _l("Creative staff needed"),
     "needs_other": _l("Other staff needed"),
+    "skills": _l("Skills wanted"),
+    "travel_buffer_minutes": _l("Travel time (minutes)"),
+    "staff": _l("Staff"),
+    "staff_added": _l("Staff added"),
+    "staff_removed": _l("Staff removed"),
+    "staff_answer": _l("Staff answered"),
 }
 
 
@@ -83,6 +89,31 @@ def when(booking) -> Markup:
     return Markup("{}").format(text)
 
 
+def hours(minutes: int) -> str:
+    value = minutes / 60
+    return f"{value:.0f} h" if value == int(value) else f"{value:.1f} h"
+
+
+def suggestion_reason(s) -> str:
+    """One line saying why a person ranks where they do."""
+    if s.clashes:
+        zone = str(get_timezone())
+        parts = []
+        for c in s.clashes[:2]:
+            if c.kind == "time_off":
+                parts.append(gettext("time off") + (f" ({c.reason})" if c.reason else ""))
+            else:
+                parts.append(gettext("on “%(title)s” %(start)s–%(end)s",
+                                     title=c.title, start=time_in(c.starts_at, zone),
+                                     end=time_in(c.ends_at, zone)))
+        return ", ".join(parts)
+    bits = [gettext("free")]
+    if s.wanted_skills:
+        bits.append(gettext("%(n)s of %(m)s skills", n=len(s.matched_skills), m=s.wanted_skills))
+    bits.append(gettext("%(h)s this week", h=hours(s.week_minutes)))
+    return ", ".join(bits)
+
+
 def page_url(page: int) -> str:
     args = request.args.to_dict()
     args["page"] = page
@@ -90,5 +121,6 @@ def page_url(page: int) -> str:
 
 
 def register(app: Flask) -> None:
-    app.jinja_env.filters.update(label=label, dt=dt, day=day, when=when)
+    app.jinja_env.filters.update(label=label, dt=dt, day=day, when=when, hours=hours,
+                                 reason=suggestion_reason)
     app.jinja_env.globals.update(page_url=page_url, get_locale=get_locale)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import SelectChoice, SelectField
+from wtforms import SelectChoice, SelectField, ValidationError
 
 from aeplan.display import LABELS
 from aeplan.timeutil import timezone_names
@@ -37,4 +37,4 @@ class TimezoneField(SelectField):
 
     def pre_validate(self, form):
         if self.data not in timezone_names():
-            raise ValueError(_l("Choose a timezone from the list."))
+            raise ValidationError(_l("Choose a timezone from the list."))

@@ -2,6 +2,9 @@
 from aeplan.auth.models import LoginFailure, User
 from aeplan.bookings.models import Booking, BookingChange
 from aeplan.clients.models import Client, Contact
-from aeplan.staffing.models import Assignment
+from aeplan.staffing.models import Assignment, TimeOff
 
-__all__ = ["Assignment", "Booking", "BookingChange", "Client", "Contact", "LoginFailure", "User"]
+__all__ = [
+    "Assignment", "Booking", "BookingChange", "Client", "Contact", "LoginFailure", "TimeOff",
+    "User",
+]

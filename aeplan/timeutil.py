@@ -11,6 +11,17 @@ from sqlalchemy.types import TypeDecorator
 from aeplan.errors import Invalid
 
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+# Dates outside this range are refused as input (and far from any real booking).
+MIN_YEAR, MAX_YEAR = 1970, 2999
+
+
+def parse_day(value: str):
+    """An ISO date from a query string within the supported years, else None."""
+    try:
+        day = date.fromisoformat(value or "")
+    except ValueError:
+        return None
+    return day if MIN_YEAR <= day.year <= MAX_YEAR else None
 
 
 def now_utc() -> datetime:
@@ -72,7 +83,11 @@ def local_to_utc(local: datetime, zone_name: str, *, field: str = "starts_at") -
     A time in the spring-forward gap does not exist and is refused; an ambiguous
     time in the autumn overlap takes its first occurrence (fold=0).
     """
+    if local.tzinfo is not None:
+        raise TypeError("local_to_utc takes a naive wall-clock time")
     zone = get_zone(zone_name)
+    if not MIN_YEAR <= local.year <= MAX_YEAR:
+        raise Invalid(f"Enter a date between {MIN_YEAR} and {MAX_YEAR}.", field=field)
     aware = local.replace(tzinfo=zone, fold=0)
     as_utc = aware.astimezone(UTC)
     if as_utc.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):

@@ -5,10 +5,12 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flask import abort, request
+from werkzeug.routing import IntegerConverter
 
 from aeplan.errors import DomainError
 from aeplan.extensions import db
 from aeplan.forms import apply_error
+from aeplan.transactions import MAX_ID
 
 T = TypeVar("T")
 
@@ -37,11 +39,25 @@ def or_abort(fn: Callable[[], T]) -> T:
         abort(error.status if error.status in (403, 404) else 400)
 
 
+def parse_id(value) -> int | None:
+    """A database id from text: ASCII digits only, within a 32-bit integer, else None."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ID else None
+
+
 def int_arg(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    return parse_id(request.args.get(name, ""))
 
 
 def page_arg() -> int:
-    value = request.args.get("page", "1")
-    return min(int(value), 100000) if value.isdigit() and int(value) > 0 else 1
+    return min(parse_id(request.args.get("page", "1")) or 1, 100000)
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in URLs: ids that fit the database's integer; larger ones are 404."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)

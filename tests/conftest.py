@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import event, text
 from werkzeug.security import generate_password_hash
@@ -58,6 +59,21 @@ def _empty_tables() -> None:
     db.session.commit()
 
 
+class FreshContextClient(FlaskClient):
+    """Each request in its own app context, as in production: its own `g` (signed-in user,
+    locale, timezone) and its own database session, removed when the request ends."""
+
+    def open(self, *args, **kwargs):
+        # The test's own session commits around each request: the request sees what the
+        # test wrote, and the test's next read sees what the request wrote (SQLite keeps
+        # a read snapshot for as long as a transaction is open).
+        db.session.commit()
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        db.session.commit()
+        return response
+
+
 @pytest.fixture
 def app(database_url):
     app = create_app({
@@ -67,6 +83,7 @@ def app(database_url):
         "WTF_CSRF_ENABLED": False,
         "SERVER_NAME": None,
     })
+    app.test_client_class = FreshContextClient
     with app.app_context():
         _empty_tables()
         yield app
@@ -155,7 +172,8 @@ def make_booking(app, make_client):
 def assign(app):
     def make(booking: Booking, user: User, **over) -> Assignment:
         values = dict(booking_id=booking.id, user_id=user.id,
-                      role=user.discipline or "technical", status="pending")
+                      role=user.discipline or "technical", status="pending",
+                      busy_starts_at=booking.busy_starts_at, busy_ends_at=booking.busy_ends_at)
         values.update(over)
         a = Assignment(**values)
         db.session.add(a)

@@ -28,6 +28,10 @@ class BookingForm(FlaskForm):
     needs_technical = _needs(_l("Technical staff needed"))
     needs_creative = _needs(_l("Creative staff needed"))
     needs_other = _needs(_l("Other staff needed"))
+    skills = StringField(_l("Skills wanted"), validators=[Optional(), Length(max=500)])
+    travel_buffer_minutes = IntegerField(
+        _l("Travel time before and after (minutes)"),
+        validators=[Optional(), NumberRange(min=0, max=720)])
 
 
 class CancelForm(FlaskForm):
@@ -35,4 +39,5 @@ class CancelForm(FlaskForm):
 
 
 class StatusForm(FlaskForm):
-    status = SelectField(_l("Status"), choices=choices(("tentative", "confirmed", "done")))
+    status = SelectField(_l("Status"), choices=choices(("tentative", "confirmed", "done")),
+                         validate_choice=False)  # the service explains a bad value

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -12,11 +12,15 @@ from aeplan.extensions import db
 from aeplan.timeutil import UTCDateTime, now_utc
 
 KINDS = ("demo", "visit")
+# Travel time blocked around a booking unless the AE says otherwise: visits are on site.
+DEFAULT_BUFFER_MINUTES = {"demo": 0, "visit": 60}
+MAX_BUFFER_MINUTES = 720
 STATUSES = ("tentative", "confirmed", "done", "cancelled")
 # Fields whose change a calendar app must see: each raises the iCal SEQUENCE.
 CALENDAR_FIELDS = frozenset(
     {"starts_at", "ends_at", "timezone", "location", "status", "title", "kind", "agenda"}
 )
+STAFF_DISCIPLINES = ("technical", "creative", "other")
 
 
 def new_uid() -> str:
@@ -42,6 +46,10 @@ class Booking(db.Model):
     needs_technical: Mapped[int] = mapped_column(default=0)
     needs_creative: Mapped[int] = mapped_column(default=0)
     needs_other: Mapped[int] = mapped_column(default=0)
+    # Skills wanted from support staff, comma separated; used to rank suggestions.
+    skills: Mapped[str] = mapped_column(String(500), default="")
+    # Travel time blocked before and after for everyone on the booking.
+    travel_buffer_minutes: Mapped[int] = mapped_column(default=0)
     cancel_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
@@ -58,6 +66,18 @@ class Booking(db.Model):
         Index("ix_bookings_client_starts", "client_id", "starts_at"),
         Index("ix_bookings_status_starts", "status", "starts_at"),
     )
+
+    @property
+    def busy_starts_at(self) -> datetime:
+        return self.starts_at - timedelta(minutes=self.travel_buffer_minutes)
+
+    @property
+    def busy_ends_at(self) -> datetime:
+        return self.ends_at + timedelta(minutes=self.travel_buffer_minutes)
+
+    @property
+    def skill_list(self) -> list[str]:
+        return [s.strip() for s in self.skills.split(",") if s.strip()]
 
     @property
     def is_cancelled(self) -> bool:

@@ -11,7 +11,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from aeplan.auth.models import User
-from aeplan.bookings.models import CALENDAR_FIELDS, KINDS, STATUSES, Booking, BookingChange
+from aeplan.bookings.models import (
+    CALENDAR_FIELDS,
+    DEFAULT_BUFFER_MINUTES,
+    KINDS,
+    MAX_BUFFER_MINUTES,
+    STATUSES,
+    Booking,
+    BookingChange,
+)
 from aeplan.clients.models import Client
 from aeplan.errors import Invalid, NotAllowed, NotFound
 from aeplan.extensions import db
@@ -21,7 +29,9 @@ from aeplan.permissions import (
     require_edit_booking,
     require_view_booking,
 )
+from aeplan.staffing import service as staffing
 from aeplan.timeutil import UTC, day_start_utc, is_valid_zone, local_to_utc, now_utc
+from aeplan.transactions import lock_booking, valid_id
 
 MAX_LENGTH = timedelta(days=14)
 MAX_NEEDS = 20
@@ -40,6 +50,8 @@ class BookingInput:
     needs_technical: int = 0
     needs_creative: int = 0
     needs_other: int = 0
+    skills: str = ""
+    travel_buffer_minutes: int | None = None  # None: the default for the kind
 
 
 @dataclass
@@ -70,9 +82,7 @@ def _check(data: BookingInput, *, actor: User, existing: Booking | None) -> Chec
         raise Invalid("Enter a title.", field="title")
     if len(title) > 200:
         raise Invalid("The title can have at most 200 characters.", field="title")
-    if not data.client_id:
-        raise Invalid("Choose the client this booking serves.", field="client_id")
-    client = db.session.get(Client, data.client_id)
+    client = db.session.get(Client, data.client_id) if valid_id(data.client_id) else None
     if client is None:
         raise Invalid("Choose the client this booking serves.", field="client_id")
     changing_client = existing is None or existing.client_id != client.id
@@ -106,13 +116,22 @@ def _check(data: BookingInput, *, actor: User, existing: Booking | None) -> Chec
         if value is None or not 0 <= value <= MAX_NEEDS:
             raise Invalid(f"Enter a number from 0 to {MAX_NEEDS}.", field=name)
         needs[name] = value
+    skills = ", ".join(s.strip() for s in (data.skills or "").split(",") if s.strip())
+    if len(skills) > 500:
+        raise Invalid("The skills can have at most 500 characters.", field="skills")
+    buffer = data.travel_buffer_minutes
+    if buffer is None:
+        buffer = DEFAULT_BUFFER_MINUTES[data.kind]
+    if not 0 <= buffer <= MAX_BUFFER_MINUTES:
+        raise Invalid(f"Travel time must be between 0 and {MAX_BUFFER_MINUTES} minutes.",
+                      field="travel_buffer_minutes")
     owner_id = client.owner_id if actor.is_manager else actor.id
     if existing is not None and not changing_client:
         owner_id = existing.owner_id
     return Checked(client, dict(
         kind=data.kind, title=title, client_id=client.id, owner_id=owner_id,
         starts_at=starts_at, ends_at=ends_at, timezone=zone, location=location,
-        agenda=agenda, **needs,
+        agenda=agenda, skills=skills, travel_buffer_minutes=buffer, **needs,
     ))
 
 
@@ -150,9 +169,16 @@ def create_booking(data: BookingInput, *, actor: User) -> Booking:
 
 def update_booking(booking: Booking, data: BookingInput, *, actor: User) -> Booking:
     require_edit_booking(actor, booking)
+    lock_booking(booking)  # serialise with staffing changes to the same booking
     if booking.is_cancelled:
         raise Invalid("A cancelled booking cannot be changed.")
     checked = _check(data, actor=actor, existing=booking)
+    values = checked.values
+    buffer = timedelta(minutes=values["travel_buffer_minutes"])
+    busy_start, busy_end = values["starts_at"] - buffer, values["ends_at"] + buffer
+    moved = (busy_start, busy_end) != (booking.busy_starts_at, booking.busy_ends_at)
+    if moved and booking.status != "done":
+        staffing.check_move(booking, busy_start, busy_end)
     changes = {}
     for key, new in checked.values.items():
         old = getattr(booking, key)
@@ -162,6 +188,8 @@ def update_booking(booking: Booking, data: BookingInput, *, actor: User) -> Book
             setattr(booking, key, new)
     if not changes:
         return booking
+    if moved:
+        staffing.sync_busy(booking)
     if CALENDAR_FIELDS & changes.keys():
         booking.sequence += 1
     booking.updated_at = now_utc()
@@ -277,3 +305,18 @@ def upcoming_for(viewer: User, *, days: int = 7, owner_id: int | None = None) ->
     now = now_utc().astimezone(UTC)
     return bookings_between(viewer, now, now + timedelta(days=days), owner_id=owner_id,
                             include_cancelled=False)
+
+
+def recent_answers(viewer: User, *, days: int = 7, limit: int = 10) -> list[BookingChange]:
+    """Support staff's answers on the viewer's bookings (all, for managers) lately."""
+    stmt = (
+        select(BookingChange).join(Booking, BookingChange.booking_id == Booking.id)
+        .where(BookingChange.action == "staff_answer",
+               BookingChange.at > now_utc() - timedelta(days=days))
+        .options(joinedload(BookingChange.booking).joinedload(Booking.client),
+                 joinedload(BookingChange.actor))
+        .order_by(BookingChange.at.desc()).limit(limit)
+    )
+    if not viewer.is_manager:
+        stmt = stmt.where(Booking.owner_id == viewer.id)
+    return list(db.session.scalars(stmt))

@@ -8,11 +8,10 @@ from aeplan.bookings import service
 from aeplan.bookings.forms import BookingForm, CancelForm, StatusForm
 from aeplan.bookings.models import KINDS, STATUSES
 from aeplan.clients.service import account_executives, bookable_clients
-from aeplan.errors import DomainError
-from aeplan.extensions import db
 from aeplan.forms import options
 from aeplan.permissions import can_book, can_edit_booking
-from aeplan.timeutil import now_utc, utc_to_local
+from aeplan.staffing.service import staffing_for
+from aeplan.timeutil import now_utc, parse_day, utc_to_local
 from aeplan.views import attempt, int_arg, or_abort, page_arg
 
 bp = Blueprint("bookings", __name__, url_prefix="/bookings")
@@ -25,10 +24,7 @@ def _signed_in():
 
 
 def _date_arg(name: str) -> date | None:
-    try:
-        return date.fromisoformat(request.args.get(name, ""))
-    except ValueError:
-        return None
+    return parse_day(request.args.get(name, ""))
 
 
 def _input(form: BookingForm) -> service.BookingInput:
@@ -38,6 +34,7 @@ def _input(form: BookingForm) -> service.BookingInput:
         timezone=form.timezone.data or "", location=form.location.data or "",
         agenda=form.agenda.data or "", needs_technical=form.needs_technical.data,
         needs_creative=form.needs_creative.data, needs_other=form.needs_other.data,
+        skills=form.skills.data or "", travel_buffer_minutes=form.travel_buffer_minutes.data,
     )
 
 
@@ -67,6 +64,7 @@ def index():
     clients = bookable_clients(current_user) if not current_user.is_support else []
     return render_template(
         "bookings/index.html", bookings=rows, total=total, page=page, per_page=per_page,
+        staffing=staffing_for(rows),
         filters=filters, kinds=KINDS, statuses=STATUSES, clients=clients,
         aes=account_executives() if not current_user.is_support else [],
         can_create=can_book(current_user),
@@ -96,11 +94,9 @@ def create():
 
 @bp.get("/<int:booking_id>")
 def detail(booking_id: int):
-    booking = or_abort(lambda: service.get_booking(current_user, booking_id, with_history=True))
-    return render_template(
-        "bookings/detail.html", booking=booking, can_edit=can_edit_booking(current_user, booking),
-        cancel_form=CancelForm(), status_form=StatusForm(status=booking.status),
-    )
+    from aeplan.staffing.views import booking_page
+
+    return booking_page(booking_id)
 
 
 @bp.route("/<int:booking_id>/edit", methods=["GET", "POST"])
@@ -110,8 +106,12 @@ def edit(booking_id: int):
         abort(403)
     if booking.is_cancelled:
         flash(_("A cancelled booking cannot be changed."), "error")
+        if request.method == "POST":
+            return _refused(booking.id, 409)
         return redirect(url_for("bookings.detail", booking_id=booking.id), 303)
-    form = BookingForm(obj=booking)
+    # Only a GET fills the form from the booking: a POST is exactly what was sent, so a
+    # missing field is an error rather than the stored value reinterpreted.
+    form = BookingForm(obj=booking) if request.method == "GET" else BookingForm()
     clients = _client_choices(form, booking)
     if request.method == "GET":
         form.starts_at.data = utc_to_local(booking.starts_at, booking.timezone).replace(tzinfo=None)
@@ -133,11 +133,11 @@ def cancel(booking_id: int):
     form = CancelForm()
     result, status = attempt(form, lambda: service.cancel_booking(
         booking, actor=current_user, reason=form.reason.data or ""))
-    if result is not None:
-        flash(_("Booking cancelled. It stays in the history."), "success")
-    else:
+    if result is None:
         for message in form.form_errors + form.reason.errors:
             flash(message, "error")
+        return _refused(booking_id, status)
+    flash(_("Booking cancelled. It stays in the history."), "success")
     return redirect(url_for("bookings.detail", booking_id=booking_id), 303)
 
 
@@ -147,15 +147,18 @@ def set_status(booking_id: int):
     if not can_edit_booking(current_user, booking):
         abort(403)
     form = StatusForm()
-    if not form.validate_on_submit():
-        flash(_("Choose tentative, confirmed or done."), "error")
-        return redirect(url_for("bookings.detail", booking_id=booking_id), 303)
-    try:
-        service.set_status(booking, form.status.data, actor=current_user)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(_("Status changed."), "success")
+    result, status = attempt(form, lambda: service.set_status(booking, form.status.data,
+                                                              actor=current_user))
+    if result is None:
+        for message in form.form_errors + form.status.errors:
+            flash(message, "error")
+        return _refused(booking_id, status)
+    flash(_("Status changed."), "success")
     return redirect(url_for("bookings.detail", booking_id=booking_id), 303)
+
+
+def _refused(booking_id: int, status: int):
+    """The booking page again, with the flashed reason and a 4xx status."""
+    from aeplan.staffing.views import booking_page
+
+    return booking_page(booking_id, status=status if status >= 400 else 422)

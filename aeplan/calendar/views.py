@@ -1,5 +1,5 @@
 """Week and month views of bookings, in the viewer's timezone."""
-from datetime import date, timedelta
+from datetime import timedelta
 
 from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
@@ -7,7 +7,8 @@ from flask_login import current_user, login_required
 from aeplan.bookings.service import bookings_between
 from aeplan.calendar.grid import month_grid, week_days
 from aeplan.clients.service import account_executives
-from aeplan.timeutil import day_start_utc, now_utc, utc_to_local
+from aeplan.staffing.service import staffing_for
+from aeplan.timeutil import day_start_utc, now_utc, parse_day, utc_to_local
 from aeplan.views import int_arg
 
 bp = Blueprint("calendar", __name__)
@@ -18,10 +19,7 @@ bp = Blueprint("calendar", __name__)
 def show():
     view = "month" if request.args.get("view") == "month" else "week"
     zone = current_user.timezone
-    try:
-        anchor = date.fromisoformat(request.args.get("date", ""))
-    except ValueError:
-        anchor = utc_to_local(now_utc(), zone).date()
+    anchor = parse_day(request.args.get("date", "")) or utc_to_local(now_utc(), zone).date()
     scope = request.args.get("scope")
     owner_id = int_arg("owner")
     if owner_id is None and current_user.is_ae and scope != "all":
@@ -47,6 +45,7 @@ def show():
             current += timedelta(days=1)
     return render_template(
         "calendar/show.html", view=view, anchor=anchor, days=days, by_day=by_day,
+        staffing=staffing_for(bookings),
         prev_date=prev_date, next_date=next_date, owner_id=owner_id, scope=scope,
         today=utc_to_local(now_utc(), zone).date(),
         aes=account_executives() if not current_user.is_support else [],

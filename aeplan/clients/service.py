@@ -12,6 +12,7 @@ from aeplan.errors import Invalid, NotAllowed, NotFound
 from aeplan.extensions import db
 from aeplan.permissions import require_edit_client, require_view_clients
 from aeplan.timeutil import is_valid_zone, now_utc
+from aeplan.transactions import valid_id
 
 
 @dataclass
@@ -102,11 +103,10 @@ def _check(data: ClientInput, *, actor: User, existing: Client | None) -> int:
     owner_id = data.owner_id
     if not actor.is_manager:
         if owner_id not in (None, actor.id):
-            raise NotAllowed("You can only create and keep clients of your own.",
-                             field="owner_id")
+            raise NotAllowed("You can only create and keep clients of your own.")
         owner_id = actor.id if existing is None else existing.owner_id
     else:
-        owner = db.session.get(User, owner_id) if owner_id else None
+        owner = db.session.get(User, owner_id) if valid_id(owner_id) else None
         if owner is None or owner.role != "ae" or not owner.active:
             raise Invalid("Choose an active account executive as owner.", field="owner_id")
     clash = db.session.scalar(

@@ -1,12 +1,12 @@
 from datetime import timedelta
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import text
 
-from aeplan.bookings.service import bookings_between
+from aeplan.bookings.service import bookings_between, recent_answers
 from aeplan.extensions import db
-from aeplan.staffing.service import understaffed
+from aeplan.staffing import service as staffing
 from aeplan.timeutil import day_start_utc, monday_of, now_utc, utc_to_local
 
 bp = Blueprint("main", __name__)
@@ -25,7 +25,9 @@ def healthz():
 @bp.get("/")
 @login_required
 def index():
-    """The start page: this week and the next for the signed-in person."""
+    """The start page: this week and the next, what is short of staff, what changed."""
+    if current_user.is_support:
+        return redirect(url_for("staffing.mine"))
     zone = current_user.timezone
     today = utc_to_local(now_utc(), zone).date()
     start = day_start_utc(monday_of(today), zone)
@@ -33,9 +35,12 @@ def index():
     owner_id = current_user.id if current_user.is_ae else None
     bookings = bookings_between(current_user, start, end, owner_id=owner_id,
                                 include_cancelled=False)
-    this_week = [b for b in bookings if b.starts_at < start + timedelta(days=7)]
-    next_week = [b for b in bookings if b.starts_at >= start + timedelta(days=7)]
-    short = understaffed([b for b in bookings if b.needs_total and b.ends_at > now_utc()])
-    short.sort(key=lambda b: (not b.client.is_key_account, b.starts_at))
-    return render_template("main/index.html", this_week=this_week, next_week=next_week,
-                           short=short, today=today)
+    short = staffing.needing_staff(current_user, limit=10)
+    return render_template(
+        "main/index.html",
+        this_week=[b for b in bookings if b.starts_at < start + timedelta(days=7)],
+        next_week=[b for b in bookings if b.starts_at >= start + timedelta(days=7)],
+        staffing=staffing.staffing_for(bookings + short), short=short,
+        clashes=staffing.time_off_clashes(current_user, limit=10),
+        answers=recent_answers(current_user), today=today,
+    )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -14,7 +14,7 @@ ASSIGNMENT_STATUSES = ("pending", "accepted", "declined")
 
 
 class Assignment(db.Model):
-    """A support person on a booking; one per person per booking."""
+    """A support person on a booking; one row per person per booking, kept when removed."""
 
     __tablename__ = "assignments"
 
@@ -28,11 +28,44 @@ class Assignment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Copies of the booking's time widened by its travel buffer, kept in step by the
+    # services, so that "is this person busy then?" is one index range scan.
+    busy_starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    busy_ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     booking: Mapped[Booking] = relationship(backref="assignments")
     user: Mapped[User] = relationship(foreign_keys=[user_id])
 
     __table_args__ = (
         UniqueConstraint("booking_id", "user_id", name="uq_assignments_booking_user"),
-        Index("ix_assignments_user_id", "user_id"),
+        Index("ix_assignments_user_busy", "user_id", "busy_starts_at"),
+        Index("ix_assignments_booking_id", "booking_id"),
     )
+
+    @property
+    def is_active(self) -> bool:
+        """On the booking and not declined: the person's time is taken."""
+        return self.removed_at is None and self.status != "declined"
+
+
+class TimeOff(db.Model):
+    """A span when a person cannot be assigned; cancelled entries are kept."""
+
+    __tablename__ = "time_off"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    __table_args__ = (Index("ix_time_off_user_starts", "user_id", "starts_at"),)
+
+    @property
+    def last_moment(self) -> datetime:
+        """Just before the end, so that whole days show their last day, not the next."""
+        return self.ends_at - timedelta(seconds=1)

@@ -1,12 +1,603 @@
-"""Staffing: who is on which booking. Functions flush; callers commit."""
+"""Staffing: who is on which booking, who is free, and who answered what.
+
+The conflict rule (DESIGN.md): a person is busy for every non-cancelled booking they
+are on and have not declined, widened by that booking's travel buffer, and during
+their time off. Two busy spans clash when they overlap (touching ends do not).
+Functions flush and raise domain errors; callers commit. Checks that guard a write
+lock the people involved first (`aeplan.transactions`), so concurrent requests in
+several workers cannot both pass the check.
+"""
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import joinedload
 
+from aeplan.auth.models import User
+from aeplan.bookings.models import (
+    MAX_BUFFER_MINUTES,
+    STAFF_DISCIPLINES,
+    Booking,
+    BookingChange,
+)
+from aeplan.clients.models import Client
+from aeplan.errors import Conflict, Invalid, NotAllowed
 from aeplan.extensions import db
-from aeplan.staffing.models import Assignment
+from aeplan.permissions import booking_visibility, can_edit_booking, require_edit_booking
+from aeplan.staffing.models import Assignment, TimeOff
+from aeplan.timeutil import day_start_utc, now_utc
+from aeplan.transactions import lock_booking, lock_people
+
+# No busy span is longer than this (14-day bookings plus a buffer each side), which
+# bounds the index range a conflict check scans.
+MAX_BUSY_SPAN = timedelta(days=14, minutes=2 * MAX_BUFFER_MINUTES)
+MAX_TIME_OFF = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class Clash:
+    """Why a person is not free: a booking they are on, or time off."""
+
+    user_id: int
+    kind: str  # "booking" or "time_off"
+    starts_at: datetime
+    ends_at: datetime
+    title: str = ""
+    client: str = ""
+    booking_id: int | None = None
+
+
+@dataclass
+class Suggestion:
+    user: User
+    clashes: list[Clash]
+    matched_skills: list[str]
+    wanted_skills: int
+    week_minutes: int
+
+    @property
+    def is_free(self) -> bool:
+        return not self.clashes
+
+
+@dataclass
+class Staffing:
+    """A booking's needs against who is on it, per discipline."""
+
+    needed: dict[str, int]
+    active: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    accepted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    declined: int = 0
+
+    @property
+    def short(self) -> dict[str, int]:
+        return {d: n - self.active[d] for d, n in self.needed.items() if n > self.active[d]}
+
+    @property
+    def is_understaffed(self) -> bool:
+        return bool(self.short)
+
+
+# --- finding clashes ---------------------------------------------------------------
+
+def find_clashes(user_ids: Iterable[int], busy_start: datetime, busy_end: datetime, *,
+                 exclude_booking_id: int | None = None) -> dict[int, list[Clash]]:
+    """For each person, what makes them busy during [busy_start, busy_end). Two queries,
+    each an index range scan per person whatever the size of the history."""
+    ids = list(set(user_ids))
+    out: dict[int, list[Clash]] = {uid: [] for uid in ids}
+    if not ids:
+        return out
+    stmt = (
+        select(Assignment.user_id, Booking.id, Booking.title, Booking.starts_at,
+               Booking.ends_at, Client.name)
+        .join(Booking, Assignment.booking_id == Booking.id)
+        .join(Client, Booking.client_id == Client.id)
+        .where(
+            Assignment.user_id.in_(ids),
+            Assignment.removed_at.is_(None),
+            Assignment.status != "declined",
+            Assignment.busy_starts_at < busy_end,
+            Assignment.busy_starts_at > busy_start - MAX_BUSY_SPAN,
+            Assignment.busy_ends_at > busy_start,
+            Booking.status != "cancelled",
+        )
+        .order_by(Booking.starts_at)
+    )
+    if exclude_booking_id is not None:
+        stmt = stmt.where(Assignment.booking_id != exclude_booking_id)
+    for user_id, booking_id, title, starts_at, ends_at, client in db.session.execute(stmt):
+        out[user_id].append(Clash(user_id, "booking", starts_at, ends_at, title, client,
+                                  booking_id))
+    time_off = db.session.execute(
+        select(TimeOff.user_id, TimeOff.starts_at, TimeOff.ends_at, TimeOff.reason)
+        .where(
+            TimeOff.user_id.in_(ids),
+            TimeOff.cancelled_at.is_(None),
+            TimeOff.starts_at < busy_end,
+            TimeOff.starts_at > busy_start - MAX_TIME_OFF,
+            TimeOff.ends_at > busy_start,
+        )
+        .order_by(TimeOff.starts_at)
+    )
+    for user_id, starts_at, ends_at, reason in time_off:
+        out[user_id].append(Clash(user_id, "time_off", starts_at, ends_at, reason))
+    return out
+
+
+def describe_clash(person: User, clash: Clash, zone: str) -> str:
+    """A plain sentence naming the clash, times in `zone`."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    start, end = clash.starts_at.astimezone(tz), clash.ends_at.astimezone(tz)
+    if clash.kind == "time_off":
+        return (f"{person.name} has time off from {start:%Y-%m-%d %H:%M} "
+                f"to {end:%Y-%m-%d %H:%M} ({zone})")
+    return (f"{person.name} is on \u201c{clash.title}\u201d ({clash.client}) "
+            f"{start:%Y-%m-%d %H:%M}\u2013{end:%H:%M} ({zone}), travel time included")
+
+
+# --- reading -------------------------------------------------------------------------
+
+def staffing_for(bookings: Iterable[Booking]) -> dict[int, Staffing]:
+    """Needs against assignments for many bookings in one query."""
+    bookings = list(bookings)
+    out = {
+        b.id: Staffing(needed={"technical": b.needs_technical, "creative": b.needs_creative,
+                               "other": b.needs_other})
+        for b in bookings
+    }
+    if not out:
+        return out
+    rows = db.session.execute(
+        select(Assignment.booking_id, Assignment.role, Assignment.status, func.count())
+        .where(Assignment.booking_id.in_(list(out)), Assignment.removed_at.is_(None))
+        .group_by(Assignment.booking_id, Assignment.role, Assignment.status)
+    )
+    for booking_id, role, status, count in rows:
+        staffing = out[booking_id]
+        if status == "declined":
+            staffing.declined += count
+            continue
+        staffing.active[role] += count
+        if status == "accepted":
+            staffing.accepted[role] += count
+    return out
+
+
+def assignments_for_booking(booking: Booking) -> list[Assignment]:
+    """Everyone ever put on the booking (removed ones too), people loaded."""
+    return list(db.session.scalars(
+        select(Assignment).where(Assignment.booking_id == booking.id)
+        .options(joinedload(Assignment.user))
+        .order_by(Assignment.removed_at.is_not(None), Assignment.role, Assignment.id)
+    ))
+
+
+def _staffed_count(role: str):
+    return (
+        select(func.count()).select_from(Assignment)
+        .where(Assignment.booking_id == Booking.id, Assignment.role == role,
+               Assignment.removed_at.is_(None), Assignment.status != "declined")
+        .correlate(Booking).scalar_subquery()
+    )
+
+
+def needing_staff(viewer: User, *, limit: int = 50) -> list[Booking]:
+    """Upcoming bookings short of staff in any discipline: key accounts first, then soonest."""
+    short = or_(
+        Booking.needs_technical > _staffed_count("technical"),
+        Booking.needs_creative > _staffed_count("creative"),
+        Booking.needs_other > _staffed_count("other"),
+    )
+    stmt = (
+        select(Booking).join(Client, Booking.client_id == Client.id)
+        .where(booking_visibility(viewer), Booking.status != "cancelled",
+               Booking.ends_at > now_utc(), short)
+        .options(joinedload(Booking.client), joinedload(Booking.owner))
+        .order_by((Client.tier == "key").desc(), Booking.starts_at)
+        .limit(limit)
+    )
+    if viewer.is_ae:
+        stmt = stmt.where(Booking.owner_id == viewer.id)
+    return list(db.session.scalars(stmt))
+
+
+def candidates(discipline: str, *, exclude: Iterable[int] = ()) -> list[User]:
+    stmt = select(User).where(User.role == "support", User.active.is_(True),
+                              User.discipline == discipline).order_by(User.name)
+    exclude = list(exclude)
+    if exclude:
+        stmt = stmt.where(User.id.not_in(exclude))
+    return list(db.session.scalars(stmt))
+
+
+def week_minutes(user_ids: Iterable[int], week_start: datetime) -> dict[int, int]:
+    """Minutes each person is booked in the week starting `week_start` (active assignments
+    on bookings that are not cancelled), counting only the part inside the week."""
+    ids = list(set(user_ids))
+    out = dict.fromkeys(ids, 0)
+    if not ids:
+        return out
+    week_end = week_start + timedelta(days=7)
+    rows = db.session.execute(
+        select(Assignment.user_id, Booking.starts_at, Booking.ends_at)
+        .join(Booking, Assignment.booking_id == Booking.id)
+        .where(Assignment.user_id.in_(ids), Assignment.removed_at.is_(None),
+               Assignment.status != "declined", Booking.status != "cancelled",
+               Assignment.busy_starts_at < week_end,
+               Assignment.busy_starts_at > week_start - MAX_BUSY_SPAN,
+               Booking.ends_at > week_start)
+    )
+    for user_id, starts_at, ends_at in rows:
+        inside = min(ends_at, week_end) - max(starts_at, week_start)
+        out[user_id] += max(0, int(inside.total_seconds() // 60))
+    return out
+
+
+def suggestions(booking: Booking, discipline: str, *, viewer: User) -> list[Suggestion]:
+    """Support staff of `discipline` ranked for `booking`: free first, then most matching
+    skills, then the lightest week, then by name. A fixed number of queries."""
+    require_edit_booking(viewer, booking)
+    if discipline not in STAFF_DISCIPLINES:
+        raise Invalid("Unknown discipline.", field="role")
+    on_booking = db.session.scalars(
+        select(Assignment.user_id).where(Assignment.booking_id == booking.id,
+                                         Assignment.removed_at.is_(None),
+                                         Assignment.status != "declined")
+    ).all()
+    people = candidates(discipline, exclude=on_booking)
+    ids = [p.id for p in people]
+    clashes = find_clashes(ids, booking.busy_starts_at, booking.busy_ends_at,
+                           exclude_booking_id=booking.id)
+    local_day = booking.starts_at.astimezone(_zone(booking.timezone)).date()
+    monday = local_day - timedelta(days=local_day.weekday())
+    load = week_minutes(ids, day_start_utc(monday, booking.timezone))
+    wanted = [s.lower() for s in booking.skill_list]
+    result = []
+    for person in people:
+        have = {s.lower(): s for s in person.skill_list}
+        matched = [have[s] for s in wanted if s in have]
+        result.append(Suggestion(person, clashes[person.id], matched, len(wanted),
+                                 load[person.id]))
+    result.sort(key=lambda s: (not s.is_free, -len(s.matched_skills), s.week_minutes,
+                               s.user.name))
+    return result
+
+
+def _zone(name: str):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+# --- writing -------------------------------------------------------------------------
+
+def _record(booking: Booking, actor: User | None, action: str, changes: dict,
+            note: str = "") -> None:
+    db.session.add(BookingChange(booking_id=booking.id, actor_id=actor.id if actor else None,
+                                 action=action, changes=changes, note=note))
+
+
+def _refuse_clashes(person: User, booking: Booking, clashes: list[Clash]) -> None:
+    if clashes:
+        detail = "; ".join(describe_clash(person, c, booking.timezone) for c in clashes[:3])
+        raise Conflict(f"{person.name} is not free then: {detail}.", field="user_id")
+
+
+def assign(booking: Booking, person: User | None, role: str, *, actor: User,
+           expected_sequence: int | None = None) -> Assignment:
+    """Put `person` on `booking` in `role`, refusing anything that would double-book."""
+    require_edit_booking(actor, booking)
+    if person is None:
+        raise Invalid("Choose a person to assign.", field="user_id")
+    # Lock the booking, then the person (always in that order), and read both afresh.
+    lock_booking(booking)
+    lock_people([person.id])
+    if expected_sequence is not None and expected_sequence != booking.sequence:
+        raise Conflict("This booking changed since you opened the page (it may have moved). "
+                       "Reload it and try again.")
+    if booking.status in ("cancelled", "done"):
+        raise Invalid(f"A {booking.status} booking cannot be staffed.")
+    if role not in STAFF_DISCIPLINES:
+        raise Invalid("Choose technical, creative or other.", field="role")
+    if person.role != "support":
+        raise Invalid(f"{person.name} is not support staff.", field="user_id")
+    if not person.active:
+        raise Invalid(f"{person.name} is deactivated.", field="user_id")
+    existing = db.session.scalar(
+        select(Assignment).where(Assignment.booking_id == booking.id,
+                                 Assignment.user_id == person.id)
+    )
+    if existing is not None and existing.is_active:
+        raise Invalid(f"{person.name} is already on this booking.", field="user_id")
+    clashes = find_clashes([person.id], booking.busy_starts_at, booking.busy_ends_at,
+                           exclude_booking_id=booking.id)[person.id]
+    _refuse_clashes(person, booking, clashes)
+    if existing is None:
+        existing = Assignment(booking_id=booking.id, user_id=person.id)
+        db.session.add(existing)
+    existing.role = role
+    existing.status = "pending"
+    existing.note = ""
+    existing.answered_at = None
+    existing.removed_at = None
+    existing.assigned_by_id = actor.id
+    existing.created_at = now_utc()
+    existing.busy_starts_at = booking.busy_starts_at
+    existing.busy_ends_at = booking.busy_ends_at
+    _record(booking, actor, "staff_added", {"staff": [None, f"{person.name} ({role})"]})
+    booking.sequence += 1
+    booking.updated_at = now_utc()
+    db.session.flush()
+    return existing
+
+
+def remove(assignment: Assignment, *, actor: User) -> Assignment:
+    """Take a person off a booking (the row stays, marked removed); frees their time."""
+    booking = assignment.booking
+    require_edit_booking(actor, booking)
+    if assignment.removed_at is not None:
+        raise Invalid("This person is no longer on the booking.")
+    assignment.removed_at = now_utc()
+    _record(booking, actor, "staff_removed",
+            {"staff": [f"{assignment.user.name} ({assignment.role})", None]})
+    booking.sequence += 1
+    booking.updated_at = now_utc()
+    db.session.flush()
+    return assignment
+
+
+def reassign(assignment: Assignment, person: User | None, *, actor: User) -> Assignment:
+    """Replace one person by another in the same role, in one transaction."""
+    role = assignment.role
+    booking = assignment.booking
+    if person is not None and person.id == assignment.user_id:
+        raise Invalid("Choose someone else.", field="user_id")
+    remove(assignment, actor=actor)
+    return assign(booking, person, role, actor=actor)
+
+
+def answer(assignment: Assignment, *, accept: bool, reason: str = "", actor: User) -> Assignment:
+    """The assigned person accepts, or declines with a reason."""
+    if actor.id != assignment.user_id:
+        raise NotAllowed("Only the assigned person can answer this assignment.")
+    booking = assignment.booking
+    if assignment.removed_at is not None:
+        raise Invalid("You are no longer on this booking.")
+    if booking.status in ("cancelled", "done"):
+        raise Invalid(f"This booking is {booking.status}.")
+    reason = (reason or "").strip()
+    if len(reason) > 500:
+        raise Invalid("The reason can have at most 500 characters.", field="reason")
+    new_status = "accepted" if accept else "declined"
+    if assignment.status == new_status:
+        return assignment
+    if not accept and not reason:
+        raise Invalid("Say why you decline, so the AE can plan around it.", field="reason")
+    if accept and assignment.status == "declined":
+        # Declining freed the time; taking it back must not double-book.
+        lock_people([actor.id])
+        clashes = find_clashes([actor.id], booking.busy_starts_at, booking.busy_ends_at,
+                               exclude_booking_id=booking.id)[actor.id]
+        _refuse_clashes(actor, booking, clashes)
+    _record(booking, actor, "staff_answer",
+            {"staff": [f"{actor.name}: {assignment.status}", f"{actor.name}: {new_status}"]},
+            note=reason)
+    assignment.status = new_status
+    assignment.note = reason
+    assignment.answered_at = now_utc()
+    db.session.flush()
+    return assignment
+
+
+def check_move(booking: Booking, busy_start: datetime, busy_end: datetime) -> None:
+    """Refuse moving or lengthening `booking` if it would double-book anyone on it."""
+    active = db.session.scalars(
+        select(Assignment).where(Assignment.booking_id == booking.id,
+                                 Assignment.removed_at.is_(None),
+                                 Assignment.status != "declined")
+        .options(joinedload(Assignment.user))
+    ).all()
+    if not active:
+        return
+    lock_people(a.user_id for a in active)
+    clashes = find_clashes([a.user_id for a in active], busy_start, busy_end,
+                           exclude_booking_id=booking.id)
+    for a in active:
+        if clashes[a.user_id]:
+            detail = describe_clash(a.user, clashes[a.user_id][0], booking.timezone)
+            raise Conflict(f"Moving it would double-book {detail}.", field="starts_at")
+
+
+def sync_busy(booking: Booking) -> None:
+    """Copy the booking's widened time onto its assignments after it moved."""
+    for a in db.session.scalars(select(Assignment).where(Assignment.booking_id == booking.id)):
+        a.busy_starts_at = booking.busy_starts_at
+        a.busy_ends_at = booking.busy_ends_at
+
+
+# --- support staff's own view ------------------------------------------------------
+
+def my_assignments(person: User, *, past_limit: int = 30) -> tuple[list[Assignment],
+                                                                   list[Assignment]]:
+    """(upcoming soonest first, past latest first) with booking, client, AE and the
+    others on each booking loaded in a fixed number of queries."""
+    now = now_utc()
+    options = (
+        joinedload(Assignment.booking).joinedload(Booking.client),
+        joinedload(Assignment.booking).joinedload(Booking.owner),
+        joinedload(Assignment.booking).selectinload(Booking.assignments)
+        .joinedload(Assignment.user),
+    )
+    base = (select(Assignment).join(Booking, Assignment.booking_id == Booking.id)
+            .where(Assignment.user_id == person.id, Assignment.removed_at.is_(None)))
+    upcoming = db.session.scalars(
+        base.where(Booking.ends_at > now).options(*options)
+        .order_by(Booking.starts_at).limit(200)
+    ).unique().all()
+    past = db.session.scalars(
+        base.where(Booking.ends_at <= now).options(*options)
+        .order_by(Booking.starts_at.desc()).limit(past_limit)
+    ).unique().all()
+    return list(upcoming), list(past)
+
+
+def get_assignment(assignment_id: int) -> Assignment | None:
+    return db.session.scalar(
+        select(Assignment).where(Assignment.id == assignment_id)
+        .options(joinedload(Assignment.booking), joinedload(Assignment.user))
+    )
+
+
+# --- time off --------------------------------------------------------------------------
+
+def add_time_off(person: User, first_day: date | None, last_day: date | None, reason: str, *,
+                 actor: User) -> TimeOff:
+    """Whole days off in the person's own timezone, first to last day inclusive. Allowed
+    over existing assignments; those bookings are flagged to their AEs."""
+    if actor.id != person.id and not actor.is_manager:
+        raise NotAllowed("You can only enter your own time off.")
+    if first_day is None:
+        raise Invalid("Enter the first day.", field="first_day")
+    if last_day is None:
+        raise Invalid("Enter the last day.", field="last_day")
+    if last_day < first_day:
+        raise Invalid("The last day cannot be before the first day.", field="last_day")
+    if last_day - first_day > timedelta(days=365):
+        raise Invalid("Time off can last at most a year.", field="last_day")
+    reason = (reason or "").strip()
+    if len(reason) > 200:
+        raise Invalid("The note can have at most 200 characters.", field="reason")
+    entry = TimeOff(user_id=person.id, reason=reason,
+                    starts_at=day_start_utc(first_day, person.timezone),
+                    ends_at=day_start_utc(last_day + timedelta(days=1), person.timezone))
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def cancel_time_off(entry: TimeOff, *, actor: User) -> TimeOff:
+    if actor.id != entry.user_id and not actor.is_manager:
+        raise NotAllowed("You can only change your own time off.")
+    if entry.cancelled_at is None:
+        entry.cancelled_at = now_utc()
+        db.session.flush()
+    return entry
+
+
+def time_off_for(person: User) -> list[TimeOff]:
+    return list(db.session.scalars(
+        select(TimeOff).where(TimeOff.user_id == person.id, TimeOff.cancelled_at.is_(None),
+                              TimeOff.ends_at > now_utc() - timedelta(days=90))
+        .order_by(TimeOff.starts_at)
+    ))
+
+
+@dataclass(frozen=True)
+class TimeOffClash:
+    booking: Booking
+    person: User
+    time_off: TimeOff
+
+
+def time_off_clashes(viewer: User, *, limit: int = 50) -> list[TimeOffClash]:
+    """Upcoming bookings whose staff have since taken time off over them: an AE sees
+    their own, a manager everyone's. One query."""
+    stmt = (
+        select(Booking, User, TimeOff)
+        .join(Assignment, Assignment.booking_id == Booking.id)
+        .join(User, User.id == Assignment.user_id)
+        .join(TimeOff, and_(TimeOff.user_id == Assignment.user_id,
+                            TimeOff.cancelled_at.is_(None),
+                            TimeOff.starts_at < Assignment.busy_ends_at,
+                            TimeOff.ends_at > Assignment.busy_starts_at))
+        .where(Assignment.removed_at.is_(None), Assignment.status != "declined",
+               Booking.status != "cancelled", Booking.ends_at > now_utc())
+        .options(joinedload(Booking.client))
+        .order_by(Booking.starts_at)
+        .limit(limit)
+    )
+    if viewer.is_ae:
+        stmt = stmt.where(Booking.owner_id == viewer.id)
+    elif not viewer.is_manager:
+        return []
+    return [TimeOffClash(b, u, t) for b, u, t in db.session.execute(stmt).unique()]
+
+
+# --- managers --------------------------------------------------------------------------
+
+@dataclass
+class WeekLoad:
+    minutes: int = 0
+    bookings: int = 0
+    time_off_minutes: int = 0
+
+
+def utilisation(first_monday: date, weeks: int, zone: str, *, viewer: User):
+    """Per support person per week: booked minutes, bookings and time off; plus each
+    person's declines over the last 90 days. Four queries whatever the team size."""
+    if not viewer.is_manager:
+        raise NotAllowed("Only managers see staff utilisation.")
+    starts = [day_start_utc(first_monday + timedelta(weeks=i), zone) for i in range(weeks + 1)]
+    people = list(db.session.scalars(
+        select(User).where(User.role == "support", User.active.is_(True))
+        .order_by(User.discipline, User.name)
+    ))
+    grid = {p.id: [WeekLoad() for _ in range(weeks)] for p in people}
+    begin, end = starts[0], starts[-1]
+    rows = db.session.execute(
+        select(Assignment.user_id, Booking.starts_at, Booking.ends_at)
+        .join(Booking, Assignment.booking_id == Booking.id)
+        .join(User, User.id == Assignment.user_id)
+        .where(User.role == "support", Assignment.removed_at.is_(None),
+               Assignment.status != "declined", Booking.status != "cancelled",
+               Assignment.busy_starts_at < end,
+               Assignment.busy_starts_at > begin - MAX_BUSY_SPAN,
+               Booking.ends_at > begin)
+    )
+    for user_id, b_start, b_end in rows:
+        if user_id not in grid:
+            continue
+        for i in range(weeks):
+            inside = min(b_end, starts[i + 1]) - max(b_start, starts[i])
+            if inside.total_seconds() > 0:
+                grid[user_id][i].minutes += int(inside.total_seconds() // 60)
+                if starts[i] <= b_start < starts[i + 1]:
+                    grid[user_id][i].bookings += 1
+    off = db.session.execute(
+        select(TimeOff.user_id, TimeOff.starts_at, TimeOff.ends_at)
+        .where(TimeOff.cancelled_at.is_(None), TimeOff.starts_at < end, TimeOff.ends_at > begin)
+    )
+    for user_id, t_start, t_end in off:
+        if user_id not in grid:
+            continue
+        for i in range(weeks):
+            inside = min(t_end, starts[i + 1]) - max(t_start, starts[i])
+            if inside.total_seconds() > 0:
+                grid[user_id][i].time_off_minutes += int(inside.total_seconds() // 60)
+    declines = dict(db.session.execute(
+        select(Assignment.user_id, func.count())
+        .where(Assignment.status == "declined",
+               Assignment.answered_at > now_utc() - timedelta(days=90))
+        .group_by(Assignment.user_id)
+    ).all())
+    return people, grid, declines, starts[:-1]
+
+
+def can_staff(user: User, booking: Booking) -> bool:
+    return can_edit_booking(user, booking) and booking.status not in ("cancelled", "done")
+
+
+def understaffed(bookings) -> list:
+    """The bookings, in order, that are short of staff in some discipline."""
+    staffing = staffing_for(bookings)
+    return [b for b in bookings if staffing[b.id].is_understaffed]
 
 
 def staffed_counts(booking_ids: Iterable[int]) -> dict[int, int]:
@@ -20,10 +611,4 @@ def staffed_counts(booking_ids: Iterable[int]) -> dict[int, int]:
                Assignment.status != "declined")
         .group_by(Assignment.booking_id)
     )
-    return {booking_id: count for booking_id, count in rows}
-
-
-def understaffed(bookings) -> list:
-    """The bookings that need more people than are on them."""
-    counts = staffed_counts(b.id for b in bookings)
-    return [b for b in bookings if b.needs_total > counts.get(b.id, 0)]
+    return dict(rows.all())

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 02:26:41.218636
+Create Date: 2026-11-27 02:31:12.136156
 
 """
 from alembic import op
@@ -71,6 +71,20 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_clients_owner_id'), ['owner_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_clients_tier'), ['tier'], unique=False)
 
+    op.create_table('time_off',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('starts_at', aeplan.timeutil.UTCDateTime(), nullable=False),
+    sa.Column('ends_at', aeplan.timeutil.UTCDateTime(), nullable=False),
+    sa.Column('reason', sa.String(length=200), nullable=False),
+    sa.Column('created_at', aeplan.timeutil.UTCDateTime(), nullable=False),
+    sa.Column('cancelled_at', aeplan.timeutil.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_time_off_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_time_off'))
+    )
+    with op.batch_alter_table('time_off', schema=None) as batch_op:
+        batch_op.create_index('ix_time_off_user_starts', ['user_id', 'starts_at'], unique=False)
+
     op.create_table('bookings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('uid', sa.String(length=80), nullable=False),
@@ -88,6 +102,8 @@ def upgrade():
     sa.Column('needs_technical', sa.Integer(), nullable=False),
     sa.Column('needs_creative', sa.Integer(), nullable=False),
     sa.Column('needs_other', sa.Integer(), nullable=False),
+    sa.Column('skills', sa.String(length=500), nullable=False),
+    sa.Column('travel_buffer_minutes', sa.Integer(), nullable=False),
     sa.Column('cancel_reason', sa.Text(), nullable=False),
     sa.Column('created_at', aeplan.timeutil.UTCDateTime(), nullable=False),
     sa.Column('updated_at', aeplan.timeutil.UTCDateTime(), nullable=False),
@@ -127,6 +143,8 @@ def upgrade():
     sa.Column('created_at', aeplan.timeutil.UTCDateTime(), nullable=False),
     sa.Column('answered_at', aeplan.timeutil.UTCDateTime(), nullable=True),
     sa.Column('removed_at', aeplan.timeutil.UTCDateTime(), nullable=True),
+    sa.Column('busy_starts_at', aeplan.timeutil.UTCDateTime(), nullable=False),
+    sa.Column('busy_ends_at', aeplan.timeutil.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['assigned_by_id'], ['users.id'], name=op.f('fk_assignments_assigned_by_id_users')),
     sa.ForeignKeyConstraint(['booking_id'], ['bookings.id'], name=op.f('fk_assignments_booking_id_bookings')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_assignments_user_id_users')),
@@ -134,7 +152,8 @@ def upgrade():
     sa.UniqueConstraint('booking_id', 'user_id', name='uq_assignments_booking_user')
     )
     with op.batch_alter_table('assignments', schema=None) as batch_op:
-        batch_op.create_index('ix_assignments_user_id', ['user_id'], unique=False)
+        batch_op.create_index('ix_assignments_booking_id', ['booking_id'], unique=False)
+        batch_op.create_index('ix_assignments_user_busy', ['user_id', 'busy_starts_at'], unique=False)
 
     op.create_table('booking_changes',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -161,7 +180,8 @@ def downgrade():
 
     op.drop_table('booking_changes')
     with op.batch_alter_table('assignments', schema=None) as batch_op:
-        batch_op.drop_index('ix_assignments_user_id')
+        batch_op.drop_index('ix_assignments_user_busy')
+        batch_op.drop_index('ix_assignments_booking_id')
 
     op.drop_table('assignments')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
@@ -175,6 +195,10 @@ def downgrade():
         batch_op.drop_index('ix_bookings_client_starts')
 
     op.drop_table('bookings')
+    with op.batch_alter_table('time_off', schema=None) as batch_op:
+        batch_op.drop_index('ix_time_off_user_starts')
+
+    op.drop_table('time_off')
     with op.batch_alter_table('clients', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_clients_tier'))
         batch_op.drop_index(batch_op.f('ix_clients_owner_id'))

@@ -1,0 +1,238 @@
+"""Staffing pages: assigning and answering, the support person's own list, time off,
+the queue of bookings short of staff and the managers' utilisation view."""
+from datetime import timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from aeplan.auth.models import User
+from aeplan.bookings import service as bookings
+from aeplan.bookings.models import STAFF_DISCIPLINES
+from aeplan.errors import DomainError
+from aeplan.extensions import db
+from aeplan.permissions import can_edit_booking
+from aeplan.staffing import service
+from aeplan.staffing.forms import AssignForm, DeclineForm, ReassignForm, TimeOffForm
+from aeplan.staffing.models import TimeOff
+from aeplan.timeutil import monday_of, now_utc, parse_day, utc_to_local
+from aeplan.transactions import valid_id
+from aeplan.views import attempt, or_abort
+
+bp = Blueprint("staffing", __name__)
+
+
+@bp.before_request
+@login_required
+def _signed_in():
+    pass
+
+
+def booking_page(booking_id: int, *, assign_form=None, status: int = 200):
+    """The booking page with its staffing panel; shared with bookings.detail."""
+    from aeplan.bookings.forms import CancelForm, StatusForm
+
+    booking = or_abort(lambda: bookings.get_booking(current_user, booking_id,
+                                                    with_history=True))
+    staffing = service.staffing_for([booking])[booking.id]
+    can_staff = service.can_staff(current_user, booking)
+    suggested = {}
+    if can_staff:
+        for discipline in staffing.short:
+            suggested[discipline] = service.suggestions(booking, discipline,
+                                                        viewer=current_user)[:5]
+    return render_template(
+        "bookings/detail.html", booking=booking,
+        can_edit=can_edit_booking(current_user, booking), can_staff=can_staff,
+        cancel_form=CancelForm(), status_form=StatusForm(status=booking.status),
+        assignments=service.assignments_for_booking(booking), staffing=staffing,
+        suggested=suggested, assign_form=assign_form or AssignForm(),
+        reassign_form=ReassignForm(),
+    ), status
+
+
+def _person(user_id) -> User | None:
+    return db.session.get(User, user_id) if valid_id(user_id) else None
+
+
+@bp.post("/bookings/<int:booking_id>/assignments")
+def assign(booking_id: int):
+    booking = or_abort(lambda: bookings.get_booking(current_user, booking_id))
+    if not can_edit_booking(current_user, booking):
+        abort(403)
+    form = AssignForm()
+    form.user_id.choices = []
+    version = form.version.data
+    expected = int(version) if version and version.isdigit() else None
+    result, status = attempt(form, lambda: service.assign(
+        booking, _person(form.user_id.data), form.role.data, actor=current_user,
+        expected_sequence=expected))
+    if result is not None:
+        flash(_("%(name)s assigned. They will see it under their assignments.",
+                name=result.user.name), "success")
+        return redirect(url_for("bookings.detail", booking_id=booking_id) + "#staff", 303)
+    return booking_page(booking_id, assign_form=form, status=status)
+
+
+@bp.get("/bookings/<int:booking_id>/staff")
+def find_staff(booking_id: int):
+    """Everyone of one discipline ranked for this booking, busy people with the reason."""
+    booking = or_abort(lambda: bookings.get_booking(current_user, booking_id))
+    if not service.can_staff(current_user, booking):
+        abort(403)
+    role = request.args.get("role", "technical")
+    if role not in STAFF_DISCIPLINES:
+        abort(404)
+    ranked = service.suggestions(booking, role, viewer=current_user)
+    return render_template("staffing/find.html", booking=booking, role=role, ranked=ranked,
+                           disciplines=STAFF_DISCIPLINES, assign_form=AssignForm())
+
+
+def _assignment_on(booking_id: int, assignment_id: int):
+    assignment = service.get_assignment(assignment_id)
+    if assignment is None or assignment.booking_id != booking_id:
+        abort(404)
+    or_abort(lambda: bookings.get_booking(current_user, booking_id))
+    return assignment
+
+
+@bp.post("/bookings/<int:booking_id>/assignments/<int:assignment_id>/remove")
+def remove(booking_id: int, assignment_id: int):
+    assignment = _assignment_on(booking_id, assignment_id)
+    try:
+        service.remove(assignment, actor=current_user)
+    except DomainError as error:
+        db.session.rollback()
+        if error.status == 403:
+            abort(403)
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(_("%(name)s is off the booking; their time is free again.",
+                name=assignment.user.name), "success")
+    return redirect(url_for("bookings.detail", booking_id=booking_id) + "#staff", 303)
+
+
+@bp.post("/bookings/<int:booking_id>/assignments/<int:assignment_id>/reassign")
+def reassign(booking_id: int, assignment_id: int):
+    assignment = _assignment_on(booking_id, assignment_id)
+    if not service.can_staff(current_user, assignment.booking):
+        abort(403)
+    form = ReassignForm()
+    form.user_id.choices = []
+    result, status = attempt(form, lambda: service.reassign(
+        assignment, _person(form.user_id.data), actor=current_user))
+    if result is not None:
+        flash(_("Reassigned to %(name)s.", name=result.user.name), "success")
+        return redirect(url_for("bookings.detail", booking_id=booking_id) + "#staff", 303)
+    for message in form.form_errors + form.user_id.errors:
+        flash(message, "error")
+    return redirect(url_for("bookings.detail", booking_id=booking_id) + "#staff", 303)
+
+
+# --- the support person's own list ---------------------------------------------------
+
+def _my_page(decline_form=None, failed_id=None, status=200):
+    upcoming, past = service.my_assignments(current_user)
+    return render_template("staffing/mine.html", upcoming=upcoming, past=past,
+                           decline_form=decline_form or DeclineForm(), failed_id=failed_id), status
+
+
+@bp.get("/assignments/")
+def mine():
+    return _my_page()
+
+
+def _own_assignment(assignment_id: int):
+    assignment = service.get_assignment(assignment_id)
+    if assignment is None:
+        abort(404)
+    if assignment.user_id != current_user.id:
+        abort(403)
+    return assignment
+
+
+@bp.post("/assignments/<int:assignment_id>/accept")
+def accept(assignment_id: int):
+    assignment = _own_assignment(assignment_id)
+    try:
+        service.answer(assignment, accept=True, actor=current_user)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("staffing.mine"), 303) if error.status != 409 else \
+            _my_page(status=409)
+    db.session.commit()
+    flash(_("Accepted: %(title)s.", title=assignment.booking.title), "success")
+    return redirect(url_for("staffing.mine"), 303)
+
+
+@bp.post("/assignments/<int:assignment_id>/decline")
+def decline(assignment_id: int):
+    assignment = _own_assignment(assignment_id)
+    form = DeclineForm()
+    result, status = attempt(form, lambda: service.answer(
+        assignment, accept=False, reason=form.reason.data or "", actor=current_user))
+    if result is not None:
+        flash(_("Declined: %(title)s. The AE sees your reason.",
+                title=assignment.booking.title), "success")
+        return redirect(url_for("staffing.mine"), 303)
+    return _my_page(decline_form=form, failed_id=assignment_id, status=status)
+
+
+# --- time off --------------------------------------------------------------------------
+
+def _time_off_page(form, status=200):
+    return render_template("staffing/time_off.html", form=form,
+                           entries=service.time_off_for(current_user)), status
+
+
+@bp.route("/timeoff/", methods=["GET", "POST"])
+def time_off():
+    form = TimeOffForm()
+    entry, status = attempt(form, lambda: service.add_time_off(
+        current_user, form.first_day.data, form.last_day.data, form.reason.data or "",
+        actor=current_user))
+    if entry is not None:
+        flash(_("Time off saved. You will not be suggested for those days."), "success")
+        return redirect(url_for("staffing.time_off"), 303)
+    return _time_off_page(form, status)
+
+
+@bp.post("/timeoff/<int:entry_id>/cancel")
+def cancel_time_off(entry_id: int):
+    entry = db.get_or_404(TimeOff, entry_id)
+    or_abort(lambda: service.cancel_time_off(entry, actor=current_user))
+    db.session.commit()
+    flash(_("Time off removed."), "success")
+    return redirect(url_for("staffing.time_off"), 303)
+
+
+# --- queue and utilisation -------------------------------------------------------------
+
+@bp.get("/staffing/")
+def queue():
+    if current_user.is_support:
+        abort(403)
+    short = service.needing_staff(current_user)
+    return render_template("staffing/queue.html", short=short,
+                           staffing=service.staffing_for(short),
+                           clashes=service.time_off_clashes(current_user))
+
+
+@bp.get("/staffing/utilisation")
+def utilisation():
+    if not current_user.is_manager:
+        abort(403)
+    zone = current_user.timezone
+    anchor = parse_day(request.args.get("week", "")) or utc_to_local(now_utc(), zone).date()
+    first = monday_of(anchor)
+    weeks = 4
+    people, grid, declines, starts = service.utilisation(first, weeks, zone,
+                                                         viewer=current_user)
+    return render_template(
+        "staffing/utilisation.html", people=people, grid=grid, declines=declines,
+        weeks=[first + timedelta(weeks=i) for i in range(weeks)],
+        prev_week=first - timedelta(weeks=weeks), next_week=first + timedelta(weeks=weeks),
+    )
+

@@ -1,0 +1,76 @@
+"""Connection setup and the locks that make check-then-write safe across workers."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
+
+from aeplan.extensions import db
+
+SQLITE_BEGIN = "sqlite_begin"
+MAX_ID = 2**31 - 1
+
+
+def valid_id(value) -> bool:
+    """Whether `value` can be a row id: an int in the range of the id columns."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_connect(dbapi_connection, connection_record):
+    """WAL, foreign keys and a busy timeout on every SQLite connection; transactions are
+    begun by us (below) rather than by the driver, so that writes can BEGIN IMMEDIATE."""
+    if not type(dbapi_connection).__module__.startswith("sqlite3"):
+        return
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn):
+    if conn.dialect.name == "sqlite":
+        mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def begin_write() -> None:
+    """Open the session's transaction as a write transaction before anything is read.
+
+    On SQLite this is BEGIN IMMEDIATE: one writer at a time, so a conflict check and
+    the insert it guards cannot interleave with another worker's. PostgreSQL needs
+    row locks instead (`lock_people`). Call it before the first query of the unit of
+    work; it does nothing if a transaction is already open.
+    """
+    session = db.session()
+    if session.in_transaction():
+        return
+    options = {SQLITE_BEGIN: "IMMEDIATE"} if db.engine.dialect.name == "sqlite" else {}
+    session.connection(execution_options=options)
+
+
+def lock_booking(booking) -> None:
+    """Lock the booking's row (PostgreSQL) and read it afresh: staffing changes and moves
+    of one booking then happen one after the other. Lock bookings before people."""
+    from aeplan.bookings.models import Booking
+
+    db.session.execute(select(Booking.id).where(Booking.id == booking.id).with_for_update())
+    db.session.refresh(booking)
+
+
+def lock_people(user_ids: Iterable[int]) -> None:
+    """Lock these users' rows until the transaction ends (PostgreSQL), in id order so
+    that two transactions never wait on each other in a cycle. A lock on the person,
+    not on bookings, is what stops a new overlapping assignment."""
+    ids = sorted(set(user_ids))
+    if not ids or db.engine.dialect.name != "postgresql":
+        return
+    from aeplan.auth.models import User
+
+    db.session.execute(select(User.id).where(User.id.in_(ids)).order_by(User.id)
+                       .with_for_update())
