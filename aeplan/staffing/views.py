@@ -134,7 +134,9 @@ def reassign(booking_id: int, assignment_id: int):
 
 def _my_page(decline_form=None, failed_id=None, status=200):
     upcoming, past = service.my_assignments(current_user)
-    return render_template("staffing/mine.html", upcoming=upcoming, past=past,
+    pending = sum(1 for a in upcoming
+                  if a.status == "pending" and a.booking.status not in ("cancelled", "done"))
+    return render_template("staffing/mine.html", upcoming=upcoming, past=past, pending=pending,
                            decline_form=decline_form or DeclineForm(), failed_id=failed_id), status
 
 

@@ -81,3 +81,66 @@ def test_week_view_works_on_a_phone(browser, live_server, make_user, make_bookin
         assert "Thames Media" in page.locator("li.day").first.inner_text()
     finally:
         context.close()
+
+
+def test_support_person_answers_assignments_on_a_phone(browser, live_server, make_user,
+                                                        make_client, make_booking, assign):
+    from datetime import timedelta
+
+    from tests.conftest import T0
+
+    ae = make_user("ae", name="Priya Nair")
+    engineer = make_user("support", name="Sam Okafor", discipline="technical",
+                         timezone="Europe/Berlin")
+    designer = make_user("support", name="Mia Rossi", discipline="creative")
+    client = make_client(owner=ae, name="Cobalt Systems", tier="key")
+    demo = make_booking(client, title="Payments API walkthrough", starts_at=T0,
+                        ends_at=T0 + timedelta(hours=1))
+    visit = make_booking(client, kind="visit", title="Quarterly business review",
+                         starts_at=T0 + timedelta(days=2), ends_at=T0 + timedelta(days=2, hours=3),
+                         location="Cobalt HQ, Chicago", needs_technical=1, needs_creative=1)
+    assign(demo, engineer)
+    assign(visit, engineer)
+    assign(visit, designer, role="creative", status="accepted")
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  timezone_id="Europe/Berlin", locale="en-GB")
+    page = context.new_page()
+    try:
+        page.goto(live_server + "/login")
+        page.get_by_label("Email").fill(engineer.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(live_server + "/assignments/")
+        assert "2 assignments wait for your answer." in page.content()
+        visit_card = page.locator(f"#assignment-{visit.id}")
+        text = visit_card.inner_text()
+        assert "Cobalt Systems" in text and "Priya Nair" in text
+        assert "Mia Rossi (Creative)" in text and "Cobalt HQ, Chicago" in text
+
+        page.locator(f"#assignment-{demo.id}").get_by_role("button", name="Accept").click()
+        page.wait_for_url(live_server + "/assignments/")
+        assert "Accepted: Payments API walkthrough." in page.content()
+
+        visit_card = page.locator(f"#assignment-{visit.id}")
+        visit_card.get_by_text("Decline…").click()
+        visit_card.get_by_label("Why you decline").fill("On leave that day")
+        visit_card.get_by_role("button", name="Decline").click()
+        page.wait_for_url(live_server + "/assignments/")
+        assert "The AE sees your reason." in page.content()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        context.close()
+
+    # The AE sees both answers, the reason, and the visit back to short of staff.
+    context = browser.new_context(locale="en-GB", timezone_id="Europe/Berlin")
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, ae)
+        content = page.content()
+        assert "Answers from support staff" in content and "On leave that day" in content
+        page.goto(f"{live_server}/bookings/{visit.id}")
+        staff = page.locator("#staff").inner_text()
+        assert "Declined" in staff and "On leave that day" in staff and "Short by 1" in staff
+    finally:
+        context.close()
