@@ -1,10 +1,11 @@
 """Every model, imported in one place so that the metadata is complete."""
 from aeplan.auth.models import LoginFailure, User
 from aeplan.bookings.models import Booking, BookingChange
+from aeplan.calendar.models import DataVersion, EventCache, FeedCache
 from aeplan.clients.models import Client, Contact
 from aeplan.staffing.models import Assignment, TimeOff
 
 __all__ = [
-    "Assignment", "Booking", "BookingChange", "Client", "Contact", "LoginFailure", "TimeOff",
-    "User",
+    "Assignment", "Booking", "BookingChange", "Client", "Contact", "DataVersion", "EventCache",
+    "FeedCache", "LoginFailure", "TimeOff", "User",
 ]

@@ -29,6 +29,9 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Random per-user value; feed URLs are an HMAC of it under a server-side key, so the
+    # database alone never yields a working URL. None until a feed link is first issued.
+    feed_secret: Mapped[str | None] = mapped_column(String(64))
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

@@ -3,11 +3,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from aeplan.auth.models import User
-from aeplan.clients.models import Client
+from aeplan.clients.models import Client, Contact
 from aeplan.extensions import db
 from aeplan.timeutil import UTCDateTime, now_utc
 
@@ -59,6 +59,9 @@ class Booking(db.Model):
     changes: Mapped[list[BookingChange]] = relationship(
         back_populates="booking", order_by="BookingChange.id"
     )
+    # Client contacts invited: they get the invitation as attendees.
+    contacts: Mapped[list[Contact]] = relationship(secondary="booking_contacts",
+                                                   order_by="Contact.name")
 
     __table_args__ = (
         Index("ix_bookings_starts_at", "starts_at"),
@@ -90,6 +93,14 @@ class Booking(db.Model):
     @property
     def needs_total(self) -> int:
         return self.needs_technical + self.needs_creative + self.needs_other
+
+
+booking_contacts = Table(
+    "booking_contacts",
+    db.metadata,
+    Column("booking_id", ForeignKey("bookings.id"), primary_key=True),
+    Column("contact_id", ForeignKey("contacts.id"), primary_key=True),
+)
 
 
 class BookingChange(db.Model):

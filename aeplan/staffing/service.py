@@ -35,7 +35,9 @@ from aeplan.transactions import lock_booking, lock_people
 # No busy span is longer than this (14-day bookings plus a buffer each side), which
 # bounds the index range a conflict check scans.
 MAX_BUSY_SPAN = timedelta(days=14, minutes=2 * MAX_BUFFER_MINUTES)
-MAX_TIME_OFF = timedelta(days=366)
+# add_time_off allows 366 local days, which a daylight-saving change can stretch by an
+# hour in UTC; the cut-off only has to be at least the longest span.
+MAX_TIME_OFF = timedelta(days=367)
 
 
 @dataclass(frozen=True)
@@ -246,10 +248,10 @@ def suggestions(booking: Booking, discipline: str, *, viewer: User) -> list[Sugg
     require_edit_booking(viewer, booking)
     if discipline not in STAFF_DISCIPLINES:
         raise Invalid("Unknown discipline.", field="role")
+    # Whoever is on the booking, or declined it, is not suggested for it again.
     on_booking = db.session.scalars(
         select(Assignment.user_id).where(Assignment.booking_id == booking.id,
-                                         Assignment.removed_at.is_(None),
-                                         Assignment.status != "declined")
+                                         Assignment.removed_at.is_(None))
     ).all()
     people = candidates(discipline, exclude=on_booking)
     ids = [p.id for p in people]
