@@ -88,16 +88,18 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "strong"
 
     # Import the models so that metadata knows every table (migrations, create_all),
-    # and the connection hooks so that every engine gets them.
+    # the connection hooks so that every engine gets them, and the session hooks that
+    # keep the feeds' data version.
     from aeplan import (
         models,  # noqa: F401
         transactions,  # noqa: F401
     )
     from aeplan.auth.models import User
+    from aeplan.calendar import service as _feed_version_hooks  # noqa: F401
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        if not user_id.isdigit():
+        if not (user_id.isascii() and user_id.isdigit()):
             return None
         user = db.session.get(User, int(user_id))
         return user if user is not None and user.active else None

@@ -33,6 +33,25 @@ def register(app: Flask) -> None:
         db.session.commit()
         click.echo(f"Created {user.role} {user.email} (id {user.id}).")
 
+    @app.cli.command("feed-url")
+    @click.argument("email")
+    def feed_url(email):
+        """Print a user's calendar feed URL (issuing a token if they have none)."""
+        from aeplan.auth.service import user_by_email
+        from aeplan.calendar.service import feed_token, feed_url_path, key_from_config
+
+        user = user_by_email(email)
+        if user is None:
+            raise click.ClickException(f"No user with email {email!r}.")
+        if not user.active:
+            raise click.ClickException(f"{user.email} is deactivated: their feed answers 404.")
+        token = feed_token(user, key_from_config(app.config))
+        db.session.commit()
+        base = app.config.get("AEPLAN_BASE_URL") or "http://127.0.0.1:5000"
+        click.echo(base + feed_url_path(token))
+        if not app.config.get("AEPLAN_BASE_URL"):
+            click.echo("(set AEPLAN_BASE_URL to print the public address)", err=True)
+
     @app.cli.command("demo-data")
     @click.option("--if-empty", is_flag=True,
                   help="Only load when the database has no users yet (used by `make run`).")

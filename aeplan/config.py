@@ -51,4 +51,6 @@ def from_environment(instance_path: str) -> dict:
         "LOGIN_MAX_FAILURES": int(os.environ.get("AEPLAN_LOGIN_MAX_FAILURES", "10")),
         "LOGIN_WINDOW_MINUTES": int(os.environ.get("AEPLAN_LOGIN_WINDOW_MINUTES", "15")),
         "PAGE_SIZE": 25,
+        # Key for feed tokens; derived from SECRET_KEY when not set.
+        "AEPLAN_FEED_KEY": os.environ.get("AEPLAN_FEED_KEY", ""),
     }

@@ -52,6 +52,7 @@ LABELS = {
     "skills": _l("Skills wanted"),
     "travel_buffer_minutes": _l("Travel time (minutes)"),
     "staff": _l("Staff"),
+    "contacts": _l("Client contacts invited"),
     "staff_added": _l("Staff added"),
     "staff_removed": _l("Staff removed"),
     "staff_answer": _l("Staff answered"),

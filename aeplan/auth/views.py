@@ -97,4 +97,12 @@ def profile():
                 return redirect(url_for("auth.profile"), 303)
         else:
             status = 422
-    return render_template("auth/profile.html", settings=settings, password=password), status
+    from aeplan.calendar.service import feed_token
+    from aeplan.calendar.views import feed_key, feed_links
+
+    had_secret = bool(current_user.feed_secret)
+    links = feed_links(feed_token(current_user, feed_key()))
+    if not had_secret:
+        db.session.commit()  # the first visit issues the feed secret
+    return render_template("auth/profile.html", settings=settings, password=password,
+                           links=links), status

@@ -20,7 +20,8 @@ from aeplan.bookings.models import (
     Booking,
     BookingChange,
 )
-from aeplan.clients.models import Client
+from aeplan.calendar import notify
+from aeplan.clients.models import Client, Contact
 from aeplan.errors import Invalid, NotAllowed, NotFound
 from aeplan.extensions import db
 from aeplan.permissions import (
@@ -192,6 +193,7 @@ def update_booking(booking: Booking, data: BookingInput, *, actor: User) -> Book
         staffing.sync_busy(booking)
     if CALENDAR_FIELDS & changes.keys():
         booking.sequence += 1
+        notify.queue(booking.id, "update")
     booking.updated_at = now_utc()
     _record(booking, actor, "updated", changes)
     db.session.flush()
@@ -210,6 +212,7 @@ def set_status(booking: Booking, status: str, *, actor: User) -> Booking:
     _record(booking, actor, "status", {"status": [booking.status, status]})
     booking.status = status
     booking.sequence += 1
+    notify.queue(booking.id, "update")
     booking.updated_at = now_utc()
     db.session.flush()
     return booking
@@ -227,6 +230,7 @@ def cancel_booking(booking: Booking, *, actor: User, reason: str = "") -> Bookin
     booking.status = "cancelled"
     booking.cancel_reason = reason
     booking.sequence += 1
+    notify.queue(booking.id, "cancel")
     booking.updated_at = now_utc()
     db.session.flush()
     return booking
@@ -320,3 +324,38 @@ def recent_answers(viewer: User, *, days: int = 7, limit: int = 10) -> list[Book
     if not viewer.is_manager:
         stmt = stmt.where(Booking.owner_id == viewer.id)
     return list(db.session.scalars(stmt))
+
+
+def contacts_of(booking: Booking) -> list[Contact]:
+    """The booking client's current contacts, for the invitation checkboxes."""
+    return list(db.session.scalars(
+        select(Contact).where(Contact.client_id == booking.client_id,
+                              Contact.archived_at.is_(None)).order_by(Contact.name)
+    ))
+
+
+def set_contacts(booking: Booking, contact_ids: list[int], *, actor: User) -> Booking:
+    """Invite exactly these client contacts; they become attendees of the invitation."""
+    require_edit_booking(actor, booking)
+    if booking.is_cancelled:
+        raise Invalid("A cancelled booking cannot be changed.")
+    wanted = set(contact_ids)
+    available = {c.id: c for c in contacts_of(booking)}
+    unknown = wanted - available.keys()
+    if unknown:
+        raise Invalid("Choose contacts of this booking's client.", field="contact_ids")
+    if any(not available[i].email for i in wanted):
+        raise Invalid("A contact needs an email address to be invited.", field="contact_ids")
+    before = {c.id for c in booking.contacts}
+    if before == wanted:
+        return booking
+    def names(ids):
+        return ", ".join(sorted(available[i].name if i in available else str(i) for i in ids))
+
+    _record(booking, actor, "updated", {"contacts": [names(before), names(wanted)]})
+    booking.contacts = [available[i] for i in sorted(wanted)]
+    booking.sequence += 1
+    notify.queue(booking.id, "update")
+    booking.updated_at = now_utc()
+    db.session.flush()
+    return booking

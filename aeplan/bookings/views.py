@@ -8,11 +8,13 @@ from aeplan.bookings import service
 from aeplan.bookings.forms import BookingForm, CancelForm, StatusForm
 from aeplan.bookings.models import KINDS, STATUSES
 from aeplan.clients.service import account_executives, bookable_clients
+from aeplan.errors import DomainError
+from aeplan.extensions import db
 from aeplan.forms import options
 from aeplan.permissions import can_book, can_edit_booking
 from aeplan.staffing.service import staffing_for
 from aeplan.timeutil import now_utc, parse_day, utc_to_local
-from aeplan.views import attempt, int_arg, or_abort, page_arg
+from aeplan.views import attempt, int_arg, or_abort, page_arg, parse_id
 
 bp = Blueprint("bookings", __name__, url_prefix="/bookings")
 
@@ -162,3 +164,21 @@ def _refused(booking_id: int, status: int):
     from aeplan.staffing.views import booking_page
 
     return booking_page(booking_id, status=status if status >= 400 else 422)
+
+
+@bp.post("/<int:booking_id>/contacts")
+def set_contacts(booking_id: int):
+    booking = or_abort(lambda: service.get_booking(current_user, booking_id))
+    if not can_edit_booking(current_user, booking):
+        abort(403)
+    ids = [parse_id(v) for v in request.form.getlist("contact_ids")]
+    try:
+        service.set_contacts(booking, [i for i in ids if i] if all(ids) else [0],
+                             actor=current_user)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _refused(booking_id, error.status)
+    db.session.commit()
+    flash(_("Invitations saved."), "success")
+    return redirect(url_for("bookings.detail", booking_id=booking_id) + "#contacts", 303)

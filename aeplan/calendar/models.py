@@ -25,7 +25,7 @@ class FeedCache(db.Model):
     __tablename__ = "feed_cache"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)  # e.g. "user:12"
-    version: Mapped[int]
+    version: Mapped[str] = mapped_column(String(40))  # data version and the day
     etag: Mapped[str] = mapped_column(String(80))
     last_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     body: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,15 +1,28 @@
-"""Week and month views of bookings, in the viewer's timezone."""
+"""Week and month views of bookings in the viewer's timezone; invitations and feeds."""
 from datetime import timedelta
 
-from flask import Blueprint, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from aeplan.bookings.service import bookings_between
+from aeplan.bookings.service import bookings_between, get_booking
+from aeplan.calendar import service
 from aeplan.calendar.grid import month_grid, week_days
 from aeplan.clients.service import account_executives
+from aeplan.extensions import db
 from aeplan.staffing.service import staffing_for
 from aeplan.timeutil import day_start_utc, now_utc, parse_day, utc_to_local
-from aeplan.views import int_arg
+from aeplan.views import int_arg, or_abort
 
 bp = Blueprint("calendar", __name__)
 
@@ -50,3 +63,80 @@ def show():
         today=utc_to_local(now_utc(), zone).date(),
         aes=account_executives() if not current_user.is_support else [],
     )
+
+
+def base_url() -> str:
+    return current_app.config.get("AEPLAN_BASE_URL") or request.url_root.rstrip("/")
+
+
+def feed_key() -> bytes:
+    return service.key_from_config(current_app.config)
+
+
+def feed_links(token: str) -> dict:
+    https = base_url() + service.feed_url_path(token)
+    return {"https": https, "webcal": "webcal://" + https.split("://", 1)[1]}
+
+
+def _ics(body: bytes, *, filename: str, method: str | None = None) -> Response:
+    content_type = "text/calendar; charset=utf-8"
+    if method:
+        content_type += f"; method={method}"
+    response = Response(body, content_type=content_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.get("/bookings/<int:booking_id>/invite.ics")
+@login_required
+def invite(booking_id: int):
+    """The booking as an iTIP invitation: METHOD:REQUEST, or METHOD:CANCEL once cancelled."""
+    or_abort(lambda: get_booking(current_user, booking_id))
+    booking = service.load_for_calendar(booking_id)
+    body = service.invitation(booking, base_url=base_url())
+    method = "CANCEL" if booking.is_cancelled else "REQUEST"
+    response = _ics(body, filename=f"booking-{booking.id}.ics", method=method)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _not_modified(validators: service.FeedBody) -> bool:
+    tags = request.if_none_match
+    if tags:
+        return tags.contains(validators.etag) or tags.contains(validators.etag + "-gz")
+    since = request.if_modified_since
+    return since is not None and validators.last_modified <= since
+
+
+@bp.get("/feeds/<token>.ics")
+def feed(token: str):
+    """A personal subscription feed; no sign-in, the token is the credential."""
+    resolved = service.resolve_token(token, feed_key())
+    if resolved is None:
+        abort(404)
+    validators = service.feed_validators(resolved)
+    gzip_ok = "gzip" in request.accept_encodings
+    if validators is not None and _not_modified(validators):
+        response = Response(status=304)
+        body = None
+    else:
+        validators = service.feed_body(resolved, base_url=base_url())
+        body = validators.body_gzip if gzip_ok else validators.body
+        response = _ics(body, filename="aeplan.ics")
+        if gzip_ok:
+            response.headers["Content-Encoding"] = "gzip"
+    response.set_etag(validators.etag + ("-gz" if gzip_ok else ""))
+    response.last_modified = validators.last_modified
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
+
+
+@bp.post("/profile/feed/rotate")
+@login_required
+def rotate_feed():
+    service.rotate_feed_secret(current_user)
+    db.session.commit()
+    flash(_("Your calendar links are new; the old ones no longer work."), "success")
+    return redirect(url_for("auth.profile") + "#calendar", 303)
+

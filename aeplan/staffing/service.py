@@ -24,6 +24,7 @@ from aeplan.bookings.models import (
     Booking,
     BookingChange,
 )
+from aeplan.calendar import notify
 from aeplan.clients.models import Client
 from aeplan.errors import Conflict, Invalid, NotAllowed
 from aeplan.extensions import db
@@ -335,6 +336,7 @@ def assign(booking: Booking, person: User | None, role: str, *, actor: User,
     existing.busy_ends_at = booking.busy_ends_at
     _record(booking, actor, "staff_added", {"staff": [None, f"{person.name} ({role})"]})
     booking.sequence += 1
+    notify.queue(booking.id, "update")
     booking.updated_at = now_utc()
     db.session.flush()
     return existing
@@ -350,6 +352,8 @@ def remove(assignment: Assignment, *, actor: User) -> Assignment:
     _record(booking, actor, "staff_removed",
             {"staff": [f"{assignment.user.name} ({assignment.role})", None]})
     booking.sequence += 1
+    notify.queue(booking.id, "removed", assignment.user_id)
+    notify.queue(booking.id, "update")
     booking.updated_at = now_utc()
     db.session.flush()
     return assignment

@@ -47,6 +47,7 @@ def booking_page(booking_id: int, *, assign_form=None, status: int = 200):
         cancel_form=CancelForm(), status_form=StatusForm(status=booking.status),
         assignments=service.assignments_for_booking(booking), staffing=staffing,
         suggested=suggested, assign_form=assign_form or AssignForm(),
+        client_contacts=bookings.contacts_of(booking),
         reassign_form=ReassignForm(),
     ), status
 

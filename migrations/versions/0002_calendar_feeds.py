@@ -28,7 +28,7 @@ def upgrade():
     op.bulk_insert(data_version, [{'id': 1, 'value': 0}])
     op.create_table('feed_cache',
     sa.Column('key', sa.String(length=64), nullable=False),
-    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('version', sa.String(length=40), nullable=False),
     sa.Column('etag', sa.String(length=80), nullable=False),
     sa.Column('last_modified', aeplan.timeutil.UTCDateTime(), nullable=False),
     sa.Column('body', sa.LargeBinary(), nullable=False),

@@ -22,3 +22,24 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// Copy buttons: <button data-copy="input-id">. Without JavaScript the field can be
+// selected and copied by hand.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("button[data-copy]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const input = document.getElementById(button.dataset.copy);
+      if (!input) return;
+      const label = button.textContent;
+      try {
+        await navigator.clipboard.writeText(input.value);
+      } catch (error) {
+        input.select();
+        document.execCommand("copy");
+      }
+      button.textContent = "✓";
+      button.setAttribute("aria-live", "polite");
+      setTimeout(() => { button.textContent = label; }, 1500);
+    });
+  });
+});
