@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -126,8 +126,11 @@ def key_from_config(config) -> bytes:
 
 
 def _mac(key: bytes, user: User, scope: str) -> str:
-    digest = hmac.new(key, f"{user.id}:{scope}:{user.feed_secret}".encode(),
-                      hashlib.sha256).digest()
+    return _mac_of(key, user.id, scope, user.feed_secret)
+
+
+def _mac_of(key: bytes, user_id: int, scope: str, secret: str) -> str:
+    digest = hmac.new(key, f"{user_id}:{scope}:{secret}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode()[:32]  # 192 bits
 
 
@@ -254,6 +257,40 @@ def build_feed(feed: Feed, *, base_url: str) -> tuple[bytes, dict[int, tuple[str
     body = ical.feed(parts, name=feed_name(feed),
                      calendar_uid=f"aeplan-feed-{feed.cache_key}@aeplan")
     return body, fresh
+
+
+# Built once: the revalidation path runs it as plain Core, no ORM work per request.
+_VALIDATORS = (
+    select(User.feed_secret, User.active, FeedCache.etag, FeedCache.last_modified,
+           FeedCache.version,
+           select(DataVersion.value).where(DataVersion.id == 1).scalar_subquery()
+           .label("data_version"))
+    .join(FeedCache, FeedCache.key == bindparam("key"))
+    .where(User.id == bindparam("user_id"))
+)
+
+
+def cached_validators(token: str, key: bytes) -> FeedBody | None:
+    """For a valid token whose feed is cached and current, its ETag and Last-Modified;
+    else None (the caller then resolves the token fully). One query, so that a calendar
+    app's revalidation costs little more than a trivial route."""
+    match = TOKEN.match(token or "")
+    if not match:
+        return None
+    user_id, scope, mac = int(match[1]), match[2], match[3]
+    row = db.session.connection().execute(
+        _VALIDATORS, {"user_id": user_id, "key": f"{user_id}:{scope}"}
+    ).first()
+    if row is None or not row.active or not row.feed_secret:
+        return None
+    if not hmac.compare_digest(_mac_of(key, user_id, scope, row.feed_secret), mac):
+        return None
+    if row.version != f"{row.data_version}:{now_utc().date().isoformat()}":
+        return None
+    # The cache row exists only for feeds served before, so the token's scope was
+    # checked then; any change since (a client changing hands, a role change) has
+    # moved the data version and lands in the full path.
+    return FeedBody(row.etag, row.last_modified)
 
 
 def feed_validators(feed: Feed) -> FeedBody | None:

@@ -111,15 +111,15 @@ def _not_modified(validators: service.FeedBody) -> bool:
 @bp.get("/feeds/<token>.ics")
 def feed(token: str):
     """A personal subscription feed; no sign-in, the token is the credential."""
-    resolved = service.resolve_token(token, feed_key())
-    if resolved is None:
-        abort(404)
-    validators = service.feed_validators(resolved)
+    key = feed_key()
+    validators = service.cached_validators(token, key)
     gzip_ok = "gzip" in request.accept_encodings
     if validators is not None and _not_modified(validators):
         response = Response(status=304)
-        body = None
     else:
+        resolved = service.resolve_token(token, key)
+        if resolved is None:
+            abort(404)
         validators = service.feed_body(resolved, base_url=base_url())
         body = validators.body_gzip if gzip_ok else validators.body
         response = _ics(body, filename="aeplan.ics")

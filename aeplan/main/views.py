@@ -12,6 +12,13 @@ from aeplan.timeutil import day_start_utc, monday_of, now_utc, utc_to_local
 bp = Blueprint("main", __name__)
 
 
+@bp.get("/livez")
+def livez():
+    """Liveness: the process answers, without touching the database. Benchmarks use it
+    as the trivial route that every other route is measured against."""
+    return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
 @bp.get("/healthz")
 def healthz():
     try:
