@@ -4,8 +4,9 @@ from aeplan.bookings.models import Booking, BookingChange
 from aeplan.calendar.models import DataVersion, EventCache, FeedCache
 from aeplan.clients.models import Client, Contact
 from aeplan.staffing.models import Assignment, TimeOff
+from aeplan.trips.models import Expense, Trip
 
 __all__ = [
     "Assignment", "Booking", "BookingChange", "Client", "Contact", "DataVersion", "EventCache",
-    "FeedCache", "LoginFailure", "TimeOff", "User",
+    "Expense", "FeedCache", "LoginFailure", "TimeOff", "Trip", "User",
 ]

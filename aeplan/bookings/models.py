@@ -50,6 +50,8 @@ class Booking(db.Model):
     skills: Mapped[str] = mapped_column(String(500), default="")
     # Travel time blocked before and after for everyone on the booking.
     travel_buffer_minutes: Mapped[int] = mapped_column(default=0)
+    # The trip this booking is a stop of, if any.
+    trip_id: Mapped[int | None] = mapped_column(ForeignKey("trips.id"))
     cancel_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
@@ -68,6 +70,7 @@ class Booking(db.Model):
         Index("ix_bookings_owner_starts", "owner_id", "starts_at"),
         Index("ix_bookings_client_starts", "client_id", "starts_at"),
         Index("ix_bookings_status_starts", "status", "starts_at"),
+        Index("ix_bookings_trip_id", "trip_id"),
     )
 
     @property
