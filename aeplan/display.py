@@ -53,6 +53,14 @@ LABELS = {
     "travel_buffer_minutes": _l("Travel time (minutes)"),
     "staff": _l("Staff"),
     "contacts": _l("Client contacts invited"),
+    "trip": _l("Trip"),
+    "flight": _l("Flight"),
+    "hotel": _l("Hotel"),
+    "ground_transport": _l("Ground transport"),
+    "meals": _l("Meals"),
+    "client": _l("One client"),
+    "even": _l("Split evenly across the trip's clients"),
+    "hours": _l("Split by hours on site"),
     "staff_added": _l("Staff added"),
     "staff_removed": _l("Staff removed"),
     "staff_answer": _l("Staff answered"),
@@ -115,6 +123,12 @@ def suggestion_reason(s) -> str:
     return ", ".join(bits)
 
 
+def money(minor: int, currency: str) -> str:
+    from aeplan.trips.money import format_money
+
+    return format_money(minor, currency, str(get_locale()))
+
+
 def page_url(page: int) -> str:
     args = request.args.to_dict()
     args["page"] = page
@@ -123,5 +137,5 @@ def page_url(page: int) -> str:
 
 def register(app: Flask) -> None:
     app.jinja_env.filters.update(label=label, dt=dt, day=day, when=when, hours=hours,
-                                 reason=suggestion_reason)
+                                 reason=suggestion_reason, money=money)
     app.jinja_env.globals.update(page_url=page_url, get_locale=get_locale)

@@ -1,6 +1,13 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateTimeLocalField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from aeplan.bookings.models import KINDS
@@ -29,6 +36,7 @@ class BookingForm(FlaskForm):
     needs_creative = _needs(_l("Creative staff needed"))
     needs_other = _needs(_l("Other staff needed"))
     skills = StringField(_l("Skills wanted"), validators=[Optional(), Length(max=500)])
+    trip_id = HiddenField()
     travel_buffer_minutes = IntegerField(
         _l("Travel time before and after (minutes)"),
         validators=[Optional(), NumberRange(min=0, max=720)])

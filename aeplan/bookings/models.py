@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -10,6 +11,9 @@ from aeplan.auth.models import User
 from aeplan.clients.models import Client, Contact
 from aeplan.extensions import db
 from aeplan.timeutil import UTCDateTime, now_utc
+
+if TYPE_CHECKING:
+    from aeplan.trips.models import Trip
 
 KINDS = ("demo", "visit")
 # Travel time blocked around a booking unless the AE says otherwise: visits are on site.
@@ -58,6 +62,7 @@ class Booking(db.Model):
 
     client: Mapped[Client] = relationship()
     owner: Mapped[User] = relationship()
+    trip: Mapped[Trip | None] = relationship()
     changes: Mapped[list[BookingChange]] = relationship(
         back_populates="booking", order_by="BookingChange.id"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -33,6 +34,8 @@ from aeplan.permissions import (
 from aeplan.staffing import service as staffing
 from aeplan.timeutil import UTC, day_start_utc, is_valid_zone, local_to_utc, now_utc
 from aeplan.transactions import lock_booking, valid_id
+from aeplan.trips import service as trips
+from aeplan.trips.models import Trip
 
 MAX_LENGTH = timedelta(days=14)
 MAX_NEEDS = 20
@@ -53,6 +56,7 @@ class BookingInput:
     needs_other: int = 0
     skills: str = ""
     travel_buffer_minutes: int | None = None  # None: the default for the kind
+    trip_id: int | None = None  # a new booking made inside a trip
 
 
 @dataclass
@@ -129,10 +133,19 @@ def _check(data: BookingInput, *, actor: User, existing: Booking | None) -> Chec
     owner_id = client.owner_id if actor.is_manager else actor.id
     if existing is not None and not changing_client:
         owner_id = existing.owner_id
+    trip_id = existing.trip_id if existing is not None else data.trip_id
+    if trip_id is not None:
+        trip = db.session.get(Trip, trip_id) if valid_id(trip_id) else None
+        if trip is None:
+            raise Invalid("No such trip.", field="trip_id")
+        if trip.owner_id != owner_id:
+            raise Invalid("A trip's stops are its AE's own bookings.", field="client_id")
+        trips.check_stop(trip, SimpleNamespace(starts_at=starts_at, ends_at=ends_at),
+                         actor=actor)
     return Checked(client, dict(
         kind=data.kind, title=title, client_id=client.id, owner_id=owner_id,
         starts_at=starts_at, ends_at=ends_at, timezone=zone, location=location,
-        agenda=agenda, skills=skills, travel_buffer_minutes=buffer, **needs,
+        agenda=agenda, skills=skills, travel_buffer_minutes=buffer, trip_id=trip_id, **needs,
     ))
 
 
@@ -160,9 +173,12 @@ def create_booking(data: BookingInput, *, actor: User) -> Booking:
     booking = Booking(**checked.values, status="tentative")
     db.session.add(booking)
     db.session.flush()
+    if booking.trip_id is not None:
+        trip = db.session.get(Trip, booking.trip_id)
+        trips.check_travellers_free(trip, [booking], list(trip.travellers))
     _record(booking, actor, "created", {
         k: [None, _shown(k, v, booking.timezone)] for k, v in checked.values.items()
-        if k not in ("owner_id",)
+        if k not in ("owner_id", "trip_id")
     })
     db.session.flush()
     return booking

@@ -37,6 +37,7 @@ def _input(form: BookingForm) -> service.BookingInput:
         agenda=form.agenda.data or "", needs_technical=form.needs_technical.data,
         needs_creative=form.needs_creative.data, needs_other=form.needs_other.data,
         skills=form.skills.data or "", travel_buffer_minutes=form.travel_buffer_minutes.data,
+        trip_id=(parse_id(form.trip_id.data) or 0) if form.trip_id.data else None,
     )
 
 
@@ -85,6 +86,9 @@ def create():
         form.client_id.data = client.id if client else 0
         form.timezone.data = service.default_timezone(client, current_user)
         form.kind.data = request.args.get("kind") if request.args.get("kind") in KINDS else "demo"
+        trip_id = int_arg("trip_id")
+        if trip_id:
+            form.trip_id.data = str(trip_id)
     booking, status = attempt(form, lambda: service.create_booking(_input(form),
                                                                    actor=current_user))
     if booking is not None:

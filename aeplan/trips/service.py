@@ -304,7 +304,7 @@ def check_stop(trip: Trip, booking_or_times, *, actor: User) -> None:
                       field="starts_at")
 
 
-def _check_travellers_free(trip: Trip, stops: list[Booking], people: list[User]) -> None:
+def check_travellers_free(trip: Trip, stops: list[Booking], people: list[User]) -> None:
     people = [p for p in people if p.role == "support"]
     if not people or not stops:
         return
@@ -332,7 +332,7 @@ def attach_stop(trip: Trip, booking: Booking, *, actor: User) -> Booking:
     if booking.trip_id is not None:
         raise Invalid("That booking is already a stop on another trip.", field="booking_id")
     check_stop(trip, booking, actor=actor)
-    _check_travellers_free(trip, [booking], list(trip.travellers))
+    check_travellers_free(trip, [booking], list(trip.travellers))
     booking.trip_id = trip.id
     db.session.add(BookingChange(booking_id=booking.id, actor_id=actor.id, action="updated",
                                  changes={"trip": [None, trip.title]}))
@@ -379,7 +379,7 @@ def add_traveller(trip: Trip, person: User | None, *, actor: User) -> Trip:
         raise Invalid("Travellers are AEs or support staff.", field="user_id")
     if person.id == trip.owner_id or person in trip.travellers:
         raise Invalid(f"{person.name} is already on this trip.", field="user_id")
-    _check_travellers_free(trip, stops_of([trip.id])[trip.id], [person])
+    check_travellers_free(trip, stops_of([trip.id])[trip.id], [person])
     trip.travellers.append(person)
     trip.updated_at = now_utc()
     db.session.flush()
