@@ -26,6 +26,7 @@ from aeplan.extensions import db
 from aeplan.staffing.models import Assignment
 from aeplan.timeutil import now_utc
 from aeplan.transactions import begin_write
+from aeplan.trips.models import Trip, trip_travellers
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ FEED_PAST = timedelta(days=60)
 FEED_FUTURE = timedelta(days=548)  # about 18 months
 TOKEN = re.compile(r"^(\d{1,10})-(me|c\d{1,10})-([A-Za-z0-9_-]{32})$")
 # Changes to these make some feed show something else.
-FEED_MODELS = (Booking, Assignment, Client, Contact, User)
+FEED_MODELS = (Booking, Assignment, Client, Contact, User, Trip)
 
 
 # --- the data version: one number that moves with every change a feed could show ----
@@ -235,6 +236,50 @@ def _chunks(items: list, size: int = 500):
         yield items[i:i + size]
 
 
+def trip_data(trip: Trip, clients: list[str], *, base_url: str) -> ical.EventData:
+    """A trip as an all-day event spanning its days (DTEND the day after)."""
+    people = [trip.owner.name] + [t.name for t in trip.travellers]
+    extra = (f"Clients: {', '.join(clients) if clients else 'none yet'}",
+             f"Travellers: {', '.join(people)}")
+    return ical.EventData(
+        uid=f"trip-{trip.id}-{int(trip.created_at.timestamp())}@aeplan", sequence=0,
+        summary=f"Trip: {trip.title} ({trip.destination})", status="confirmed",
+        starts_at=trip.starts_on, ends_at=trip.ends_on + timedelta(days=1),
+        stamp=trip.updated_at, location=trip.destination,
+        url=f"{base_url}/trips/{trip.id}" if base_url else "", extra=extra,
+    )
+
+
+def _feed_trips(feed: Feed) -> list[Trip]:
+    today = now_utc().date()
+    stmt = (select(Trip)
+            .where(Trip.cancelled_at.is_(None), Trip.ends_on >= today - FEED_PAST,
+                   Trip.starts_on <= today + FEED_FUTURE)
+            .options(joinedload(Trip.owner), selectinload(Trip.travellers))
+            .order_by(Trip.starts_on, Trip.id))
+    user = feed.owner
+    if feed.client is not None:
+        stmt = stmt.where(Trip.id.in_(select(Booking.trip_id).where(
+            Booking.client_id == feed.client.id, Booking.status != "cancelled")))
+    elif user.role == "support":
+        stmt = stmt.where(Trip.id.in_(select(trip_travellers.c.trip_id)
+                                      .where(trip_travellers.c.user_id == user.id)))
+    elif not user.is_manager:
+        stmt = stmt.where(Trip.owner_id == user.id)
+    return list(db.session.scalars(stmt))
+
+
+def _trip_clients(trip_ids: list[int]) -> dict[int, list[str]]:
+    out: dict[int, set[str]] = {i: set() for i in trip_ids}
+    if trip_ids:
+        rows = db.session.execute(
+            select(Booking.trip_id, Client.name).join(Client, Booking.client_id == Client.id)
+            .where(Booking.trip_id.in_(trip_ids), Booking.status != "cancelled"))
+        for trip_id, name in rows:
+            out[trip_id].add(name)
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def build_feed(feed: Feed, *, base_url: str) -> tuple[bytes, dict[int, tuple[str, bytes]]]:
     """The feed's bytes, reusing each booking's cached VEVENT while its data is the same.
     Returns the bytes and the cache entries that were (re)made."""
@@ -254,6 +299,9 @@ def build_feed(feed: Feed, *, base_url: str) -> tuple[bytes, dict[int, tuple[str
             body = ical.feed_event(data)
             fresh[booking.id] = (digest, body)
             parts.append(body)
+    trips = _feed_trips(feed)
+    clients = _trip_clients([t.id for t in trips])
+    parts += [trip_data(t, clients[t.id], base_url=base_url) for t in trips]
     body = ical.feed(parts, name=feed_name(feed),
                      calendar_uid=f"aeplan-feed-{feed.cache_key}@aeplan")
     return body, fresh

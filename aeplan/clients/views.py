@@ -9,6 +9,7 @@ from aeplan.clients.models import INDUSTRIES, TIERS
 from aeplan.extensions import db
 from aeplan.forms import options
 from aeplan.permissions import can_book, can_edit_client
+from aeplan.trips.service import trips_for_client
 from aeplan.views import attempt, int_arg, or_abort, page_arg
 
 bp = Blueprint("clients", __name__, url_prefix="/clients")
@@ -77,7 +78,7 @@ def detail(client_id: int):
         "clients/detail.html", client=client,
         bookings=client_bookings(client, current_user),
         can_edit=can_edit_client(current_user, client),
-        contact_form=ContactForm(),
+        contact_form=ContactForm(), trips=trips_for_client(client, current_user),
     )
 
 
@@ -121,5 +122,5 @@ def add_contact(client_id: int):
     client = service.get_client(current_user, client_id)
     return render_template(
         "clients/detail.html", client=client, bookings=client_bookings(client, current_user),
-        can_edit=True, contact_form=form,
+        can_edit=True, contact_form=form, trips=trips_for_client(client, current_user),
     ), status
