@@ -6,7 +6,9 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := app
 
-.PHONY: run test lint install clean
+ICALJS := tests/icaljs
+
+.PHONY: run test lint install icaljs clean
 
 install: $(VENV)/.installed
 
@@ -26,8 +28,25 @@ run: install
 	@echo ""
 	@FLASK_DEBUG=1 $(BIN)/flask run --host $(HOST) --port $(PORT)
 
-test: install
+test: install icaljs
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ical.js (Thunderbird's iCalendar parser) for the interop tests, from the npm registry,
+# installed again only when package.json or the lock file is newer than node_modules.
+icaljs:
+	@if ! command -v node >/dev/null 2>&1; then \
+	  echo "ical.js: node not found, ical.js checks skipped"; \
+	elif ! command -v npm >/dev/null 2>&1; then \
+	  if [ ! -d $(ICALJS)/node_modules ]; then echo "ical.js: npm not found, ical.js checks skipped"; fi; \
+	elif [ ! -d $(ICALJS)/node_modules ] || [ $(ICALJS)/package.json -nt $(ICALJS)/node_modules ] \
+	    || [ $(ICALJS)/package-lock.json -nt $(ICALJS)/node_modules ]; then \
+	  echo "Installing ical.js into $(ICALJS)/node_modules ..."; \
+	  if [ -f $(ICALJS)/package-lock.json ]; then \
+	    npm ci --silent --no-audit --no-fund --prefix $(ICALJS); \
+	  else \
+	    npm install --silent --no-audit --no-fund --prefix $(ICALJS); \
+	  fi && touch $(ICALJS)/node_modules; \
+	fi
 
 lint: install
 	@$(BIN)/ruff check .

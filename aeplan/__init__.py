@@ -38,6 +38,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_write_transactions(app)
     register_security_headers(app)
+    register_observability(app)
+    register_mail(app)
     register_commands(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return app
@@ -115,9 +117,12 @@ def register_blueprints(app: Flask) -> None:
     from aeplan.calendar.views import bp as calendar_bp
     from aeplan.clients.views import bp as clients_bp
     from aeplan.main.views import bp as main_bp
+    from aeplan.reports.views import bp as reports_bp
     from aeplan.staffing.views import bp as staffing_bp
+    from aeplan.trips.views import bp as trips_bp
 
-    for bp in (main_bp, auth_bp, clients_bp, bookings_bp, calendar_bp, staffing_bp, admin_bp):
+    for bp in (main_bp, auth_bp, clients_bp, bookings_bp, calendar_bp, staffing_bp, trips_bp,
+               reports_bp, admin_bp):
         app.register_blueprint(bp)
 
 
@@ -178,6 +183,14 @@ def register_write_transactions(app: Flask) -> None:
             begin_write()
 
 
+def register_observability(app: Flask) -> None:
+    from aeplan import observability
+
+    if app.testing:
+        app.config["AEPLAN_REQUEST_LOG"] = False
+    observability.register(app)
+
+
 def register_security_headers(app: Flask) -> None:
     @app.after_request
     def headers(response):
@@ -187,6 +200,40 @@ def register_security_headers(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         if app.config.get("SESSION_COOKIE_SECURE"):
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+
+def register_mail(app: Flask) -> None:
+    """After a successful request, email the calendar invitations (iMIP) its committed
+    changes call for. The change is already committed: a failed send is logged and
+    flashed to the AE, and never turns into an error page."""
+    from flask import flash
+    from flask_babel import gettext
+
+    from aeplan.calendar import mail
+
+    log = logging.getLogger("aeplan.mail")
+
+    @app.after_request
+    def send_calendar_mail(response):
+        try:
+            notices = mail.committed_notices()
+            if not notices:
+                return response
+            if response.status_code >= 400:
+                log.debug("dropping %d calendar notice(s): the response is %s",
+                          len(notices), response.status_code)
+                return response
+            if not app.config.get("MAIL_SERVER"):
+                log.debug("MAIL_SERVER is not set; %d calendar notice(s) not emailed",
+                          len(notices))
+                return response
+            base_url = app.config.get("AEPLAN_BASE_URL") or request.url_root.rstrip("/")
+            for problem in mail.deliver(app, notices, base_url=base_url):
+                flash(gettext("The change is saved, but %(problem)s.", problem=problem),
+                      "error")
+        except Exception:  # noqa: BLE001 - the change stands whatever happens here
+            log.exception("calendar emails failed")
         return response
 
 

@@ -34,6 +34,7 @@ def from_environment(instance_path: str) -> dict:
     elif database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
     base_url = os.environ.get("AEPLAN_BASE_URL", "").rstrip("/")
+    mail_port = os.environ.get("MAIL_PORT", "").strip()
     return {
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
@@ -51,6 +52,19 @@ def from_environment(instance_path: str) -> dict:
         "LOGIN_MAX_FAILURES": int(os.environ.get("AEPLAN_LOGIN_MAX_FAILURES", "10")),
         "LOGIN_WINDOW_MINUTES": int(os.environ.get("AEPLAN_LOGIN_WINDOW_MINUTES", "15")),
         "PAGE_SIZE": 25,
+        "AEPLAN_REQUEST_LOG": _bool(os.environ.get("AEPLAN_REQUEST_LOG"), True),
+        "AEPLAN_QUERY_COUNT_HEADER": _bool(os.environ.get("AEPLAN_QUERY_COUNT_HEADER")),
         # Key for feed tokens; derived from SECRET_KEY when not set.
         "AEPLAN_FEED_KEY": os.environ.get("AEPLAN_FEED_KEY", ""),
+        # Invitations by email (iMIP); an empty MAIL_SERVER turns email off.
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", "").strip(),
+        # None: 587 with STARTTLS, 25 without (see aeplan.calendar.mail).
+        "MAIL_PORT": int(mail_port) if mail_port else None,
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
+        # STARTTLS, on unless turned off (a local relay on port 25, say); never falls
+        # back to plain text when the server does not offer it.
+        "MAIL_USE_TLS": _bool(os.environ.get("MAIL_USE_TLS"), default=True),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "").strip() or "AE Plan <aeplan@localhost>",
+        "MAIL_TIMEOUT": float(os.environ.get("MAIL_TIMEOUT", "").strip() or 10),
     }

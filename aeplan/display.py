@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime as babel_datetime
-from babel.dates import format_time as babel_time
-from flask import Flask, request, url_for
+from babel import Locale
+from babel.dates import format_date as babel_date
+from flask import Flask, g, request, url_for
 from flask_babel import format_date, format_datetime, get_locale, get_timezone, gettext
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
@@ -67,8 +68,28 @@ LABELS = {
 }
 
 
+def _locale() -> str:
+    """The request's locale as a string, looked up once per request."""
+    if "aeplan_locale" not in g:
+        g.aeplan_locale = str(get_locale())
+    return g.aeplan_locale
+
+
+def _zone() -> ZoneInfo:
+    if "aeplan_zone" not in g:
+        g.aeplan_zone = ZoneInfo(str(get_timezone()))
+    return g.aeplan_zone
+
+
+@lru_cache(maxsize=4096)
+def _translated(value, locale: str) -> str:
+    return str(LABELS.get(value, value))  # runs under `locale`, which is in the key
+
+
 def label(value) -> str:
-    return str(LABELS.get(value, value))
+    if not isinstance(value, str | int):
+        return str(value)
+    return _translated(value, _locale())
 
 
 def dt(value: datetime | None, fmt: str = "medium") -> str:
@@ -79,21 +100,42 @@ def day(value, fmt: str = "EEE d MMM") -> str:
     return format_date(value, fmt) if value else ""
 
 
+@lru_cache(maxsize=16)
+def _twelve_hour(locale: str) -> bool:
+    """Whether the locale writes times on a 12-hour clock (en_US yes, en_GB and de no)."""
+    pattern = Locale.parse(locale).time_formats["short"].pattern
+    return "h" in pattern or "K" in pattern
+
+
+def _clock(value: datetime, twelve: bool) -> str:
+    if twelve:
+        return value.strftime("%I:%M %p").lstrip("0")
+    return value.strftime("%H:%M")
+
+
+@lru_cache(maxsize=2048)
+def _day_label(day, locale: str) -> str:
+    return babel_date(day, "EEE d MMM y", locale=locale)
+
+
 def time_in(value: datetime, zone: str) -> str:
-    return babel_time(value, "short", tzinfo=ZoneInfo(zone), locale=get_locale())
+    return _clock(value.astimezone(ZoneInfo(zone)), _twelve_hour(_locale()))
 
 
 def when(booking) -> Markup:
-    """'Tue 1 Dec, 14:00–15:00' in the viewer's zone, plus the booking's own zone if different."""
-    viewer_zone = str(get_timezone())
-    start = babel_datetime(booking.starts_at, "EEE d MMM y, ", tzinfo=get_timezone(),
-                           locale=get_locale())
-    text = (start + time_in(booking.starts_at, viewer_zone) + "–"
-            + time_in(booking.ends_at, viewer_zone))
-    if (booking.starts_at.astimezone(ZoneInfo(booking.timezone)).utcoffset()
-            != booking.starts_at.astimezone(ZoneInfo(viewer_zone)).utcoffset()):
-        local = (f"{time_in(booking.starts_at, booking.timezone)}–"
-                 f"{time_in(booking.ends_at, booking.timezone)} {booking.timezone}")
+    """'Tue 1 Dec 2026, 14:00–15:00' in the viewer's zone, plus the booking's own local
+    times where its zone's offset differs. Lists call this per row, so it formats the
+    clock itself and caches the localised day names."""
+    locale = _locale()
+    twelve = _twelve_hour(locale)
+    viewer = _zone()
+    start, end = booking.starts_at.astimezone(viewer), booking.ends_at.astimezone(viewer)
+    text = f"{_day_label(start.date(), locale)}, {_clock(start, twelve)}–{_clock(end, twelve)}"
+    own = ZoneInfo(booking.timezone)
+    local_start = booking.starts_at.astimezone(own)
+    if local_start.utcoffset() != start.utcoffset():
+        local = (f"{_clock(local_start, twelve)}–"
+                 f"{_clock(booking.ends_at.astimezone(own), twelve)} {booking.timezone}")
         return Markup('{} <span class="muted">({})</span>').format(text, local)
     return Markup("{}").format(text)
 

@@ -103,6 +103,9 @@ def wrk(url: str, headers: dict[str, str]) -> dict:
     out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
     report = json.loads(out.strip().splitlines()[-1])
     report["rps"] = report["requests"] / (report["duration_us"] / 1e6)
+    if report["other_status"] or report["errors"]:
+        print(f"  !! {url}: {report['other_status']} unexpected statuses, "
+              f"{report['errors']} errors", flush=True)
     return report
 
 

@@ -82,6 +82,7 @@ def app(database_url):
         "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
         "SERVER_NAME": None,
+        "MAIL_SERVER": "",  # no test sends mail unless it starts its own SMTP server
     })
     app.test_client_class = FreshContextClient
     with app.app_context():

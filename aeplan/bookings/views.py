@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from aeplan.bookings import service
 from aeplan.bookings.forms import BookingForm, CancelForm, StatusForm
 from aeplan.bookings.models import KINDS, STATUSES
+from aeplan.clients.models import Client
 from aeplan.clients.service import account_executives, bookable_clients
 from aeplan.errors import DomainError
 from aeplan.extensions import db
@@ -60,15 +61,16 @@ def index():
         owner_id=int_arg("owner"),
         kind=request.args.get("kind") if request.args.get("kind") in KINDS else "",
         status=request.args.get("status") if request.args.get("status") in STATUSES else "",
+        client_q=request.args.get("client_q", "")[:100],
     )
     page = page_arg()
     per_page = 25
     rows, total = service.list_bookings(current_user, filters, page=page, per_page=per_page)
-    clients = bookable_clients(current_user) if not current_user.is_support else []
+    chosen = db.session.get(Client, filters.client_id) if filters.client_id else None
     return render_template(
         "bookings/index.html", bookings=rows, total=total, page=page, per_page=per_page,
         staffing=staffing_for(rows),
-        filters=filters, kinds=KINDS, statuses=STATUSES, clients=clients,
+        filters=filters, kinds=KINDS, statuses=STATUSES, chosen_client=chosen,
         aes=account_executives() if not current_user.is_support else [],
         can_create=can_book(current_user),
     )

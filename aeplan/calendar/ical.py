@@ -61,6 +61,17 @@ class EventData:
         return hashlib.sha256(repr(self).encode()).hexdigest()
 
 
+class _Text(vText):
+    """TEXT escaped per RFC 5545 3.3.11. icalendar 7.3 turns a backslash followed by a
+    capital N into a line break before escaping, which mangles Windows paths (a server
+    share named Nordwind, say); this escapes the backslash first and nothing else."""
+
+    def to_ical(self) -> bytes:
+        text = (str(self).replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+                .replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n"))
+        return text.encode(self.encoding)
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("naive datetime in calendar data")
@@ -108,15 +119,15 @@ def _event(event: EventData, *, with_people: bool, attendees: Iterable[Person] |
     else:
         component.add("dtstart", _utc(event.starts_at))
         component.add("dtend", _utc(event.ends_at))
-    component.add("summary", event.summary)
+    component.add("summary", _Text(event.summary))
     component.add("status", "CANCELLED" if cancelled else STATUS.get(event.status, "CONFIRMED"))
     if event.location:
-        component.add("location", event.location)
+        component.add("location", _Text(event.location))
     if event.url:
         component.add("url", event.url, parameters={"VALUE": "URI"})
     text = description(event)
     if text:
-        component.add("description", text)
+        component.add("description", _Text(text))
     if with_people:
         if event.organizer:
             component.add("organizer", _address(event.organizer), encode=0)
@@ -165,11 +176,11 @@ def feed(events: Iterable[EventData | bytes], *, name: str, calendar_uid: str,
     """A subscription calendar. `events` may hold EventData or VEVENT bytes made by
     `feed_event` earlier (feeds reuse each booking's serialised event)."""
     calendar = _calendar()
-    calendar.add("name", name)
-    calendar.add("x-wr-calname", name)
+    calendar.add("name", _Text(name))
+    calendar.add("x-wr-calname", _Text(name))
     calendar.add("uid", calendar_uid)
     if description_text:
-        calendar.add("x-wr-caldesc", description_text)
+        calendar.add("x-wr-caldesc", _Text(description_text))
     calendar.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", "PT1H")
     head, tail = calendar.to_ical().rsplit(b"END:VCALENDAR", 1)

@@ -25,7 +25,7 @@ from aeplan.errors import NotAllowed
 from aeplan.extensions import db
 from aeplan.staffing.models import Assignment
 from aeplan.timeutil import now_utc
-from aeplan.transactions import begin_write
+from aeplan.transactions import begin_write, valid_id
 from aeplan.trips.models import Trip, trip_travellers
 
 log = logging.getLogger(__name__)
@@ -175,6 +175,8 @@ def resolve_token(token: str, key: bytes) -> Feed | None:
     if not match:
         return None
     user_id, scope, mac = int(match[1]), match[2], match[3]
+    if not valid_id(user_id) or (scope != "me" and not valid_id(int(scope[1:]))):
+        return None
     user = db.session.get(User, user_id)
     if user is None or not user.active or not user.feed_secret:
         return None
@@ -326,6 +328,8 @@ def cached_validators(token: str, key: bytes) -> FeedBody | None:
     if not match:
         return None
     user_id, scope, mac = int(match[1]), match[2], match[3]
+    if not valid_id(user_id) or (scope != "me" and not valid_id(int(scope[1:]))):
+        return None
     row = db.session.connection().execute(
         _VALIDATORS, {"user_id": user_id, "key": f"{user_id}:{scope}"}
     ).first()

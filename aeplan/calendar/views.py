@@ -102,8 +102,9 @@ def invite(booking_id: int):
 
 def _not_modified(validators: service.FeedBody) -> bool:
     tags = request.if_none_match
-    if tags:
-        return tags.contains(validators.etag) or tags.contains(validators.etag + "-gz")
+    if tags:  # If-None-Match compares weakly (RFC 9110 13.1.2)
+        return tags.contains_weak(validators.etag) or \
+            tags.contains_weak(validators.etag + "-gz")
     since = request.if_modified_since
     return since is not None and validators.last_modified <= since
 
@@ -112,15 +113,19 @@ def _not_modified(validators: service.FeedBody) -> bool:
 def feed(token: str):
     """A personal subscription feed; no sign-in, the token is the credential."""
     key = feed_key()
+    gzip_ok = any(value == "gzip" and quality > 0 for value, quality in request.accept_encodings)
     validators = service.cached_validators(token, key)
-    gzip_ok = "gzip" in request.accept_encodings
-    if validators is not None and _not_modified(validators):
-        response = Response(status=304)
-    else:
+    if validators is None or not _not_modified(validators):
+        # Not answerable from the cache's validators alone: resolve the token fully and
+        # get the current bytes (rebuilt only if the data changed). Unchanged bytes keep
+        # their ETag, so the client may still get its 304.
         resolved = service.resolve_token(token, key)
         if resolved is None:
             abort(404)
         validators = service.feed_body(resolved, base_url=base_url())
+    if _not_modified(validators):
+        response = Response(status=304)
+    else:
         body = validators.body_gzip if gzip_ok else validators.body
         response = _ics(body, filename="aeplan.ics")
         if gzip_ok:

@@ -398,6 +398,8 @@ def answer(assignment: Assignment, *, accept: bool, reason: str = "", actor: Use
     assignment.status = new_status
     assignment.note = reason
     assignment.answered_at = now_utc()
+    if not accept:  # their calendar drops the event; the AE sees the decline in AE Plan
+        notify.queue(booking.id, "removed", actor.id)
     db.session.flush()
     return assignment
 
