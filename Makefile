@@ -8,7 +8,7 @@ export FLASK_APP := app
 
 ICALJS := tests/icaljs
 
-.PHONY: run test lint install icaljs clean
+.PHONY: run test bench lint install icaljs clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,12 @@ run: install
 
 test: install icaljs
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Seeds 100,000 bookings into a scratch database (SQLite, or DATABASE_URL) and measures
+# every endpoint under gunicorn against a trivial route; needs wrk (apt-get install wrk).
+bench: install
+	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	@$(BIN)/python bench/run.py
 
 # ical.js (Thunderbird's iCalendar parser) for the interop tests, from the npm registry,
 # installed again only when package.json or the lock file is newer than node_modules.

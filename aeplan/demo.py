@@ -13,6 +13,7 @@ from aeplan.extensions import db
 from aeplan.staffing.models import Assignment
 from aeplan.staffing.service import find_clashes
 from aeplan.timeutil import local_to_utc, now_utc, utc_to_local
+from aeplan.trips.models import Trip
 
 PASSWORD = "demo-password"
 
@@ -77,6 +78,7 @@ def load() -> str:
     clients = _clients(users)
     created = _bookings(clients, users, rng)
     db.session.flush()
+    _trip(users, clients)
     lines = [
         f"Demo organisation ready ({len(users)} people, {len(clients)} clients, "
         f"{created} new bookings).",
@@ -118,6 +120,46 @@ def _clients(users: dict[str, User]) -> list[Client]:
         out.append(client)
     db.session.flush()
     return out
+
+
+def _trip(users: dict[str, User], clients: list[Client]) -> None:
+    """A three-day trip to Frankfurt for the first AE, with a designer, two client visits,
+    a dinner and its flight and hotel, entered through the services like a person would."""
+    from aeplan.bookings.service import BookingInput, create_booking
+    from aeplan.trips import service as trips
+
+    if db.session.scalar(select(Trip.id).limit(1)) is not None:
+        return
+    ae, designer = users["ae@demo.aeplan.test"], users["designer@demo.aeplan.test"]
+    nordbank, rhein = clients[0], clients[2]
+    today = utc_to_local(now_utc(), "Europe/Berlin").date()
+    first = today + timedelta(days=(7 - today.weekday()) % 7 + 14)  # a Monday ahead
+    trip = trips.create_trip(trips.TripInput(
+        title="Frankfurt client week", destination="Frankfurt am Main",
+        timezone="Europe/Berlin", starts_on=first, ends_on=first + timedelta(days=2),
+        notes="Hotel near the Messe; train back on Wednesday evening."), actor=ae)
+    stops = [(nordbank, 0, 10, 3, "Quarterly business review"),
+             (rhein, 1, 10, 3, "Brand workshop"), (nordbank, 1, 19, 2, "Client dinner")]
+    for client, day, hour, hours, title in stops:
+        start = datetime.combine(first + timedelta(days=day), time(hour, 0))
+        create_booking(BookingInput(
+            kind="visit", title=title, client_id=client.id, starts_local=start,
+            ends_local=start + timedelta(hours=hours), timezone="Europe/Berlin",
+            location=f"{client.name}, Frankfurt", needs_creative=1 if day == 1 else 0,
+            trip_id=trip.id), actor=ae)
+    if not find_clashes([designer.id], *_trip_span(first))[designer.id]:
+        trips.add_traveller(trip, designer, actor=ae)
+    trips.add_expense(trip, trips.ExpenseInput(
+        category="flight", amount="412.80", currency="EUR", spent_on=first,
+        allocation="even", note="BER-FRA return, two people"), actor=ae)
+    trips.add_expense(trip, trips.ExpenseInput(
+        category="hotel", amount="389.00", currency="EUR", spent_on=first + timedelta(days=2),
+        allocation="hours", note="Two nights"), actor=ae)
+
+
+def _trip_span(first):
+    start = local_to_utc(datetime.combine(first, time(0, 0)), "Europe/Berlin")
+    return start, start + timedelta(days=3)
 
 
 def _bookings(clients: list[Client], users: dict[str, User], rng: random.Random) -> int:
