@@ -208,6 +208,9 @@ def update_booking(booking: Booking, data: BookingInput, *, actor: User) -> Book
         return booking
     if moved:
         staffing.sync_busy(booking)
+        if booking.trip_id is not None:  # the trip's travellers must be free at the new time
+            trip = db.session.get(Trip, booking.trip_id)
+            trips.check_travellers_free(trip, [booking], list(trip.travellers))
     if CALENDAR_FIELDS & changes.keys():
         booking.sequence += 1
         notify.queue(booking.id, "update")

@@ -1,6 +1,7 @@
 """Money as integer minor units (cents, yen, fils) with ISO 4217 codes; no floats."""
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Mapping
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -14,6 +15,7 @@ from aeplan.errors import Invalid
 NOT_SPENDABLE = {"XXX", "XTS", "XAU", "XAG", "XPD", "XPT", "XDR", "XBA", "XBB", "XBC", "XBD",
                  "XSU", "XUA"}
 MAX_AMOUNT = Decimal("10000000000")  # ten billion of any currency is a typing error
+AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 @lru_cache(maxsize=1)
@@ -38,12 +40,14 @@ def parse_amount(text: str, currency: str) -> int:
     raw = (text or "").strip().replace(" ", "").replace("\u00a0", "")
     if "," in raw and "." not in raw:
         raw = raw.replace(",", ".")  # 12,50 typed the German way
+    if not AMOUNT.fullmatch(raw):  # plain digits: no exponents, signs or other scripts
+        if raw.startswith("-") and AMOUNT.fullmatch(raw[1:]):
+            raise Invalid("The amount must be more than zero.", field="amount")
+        raise Invalid("Enter the amount as a number, e.g. 149.90.", field="amount")
     try:
         value = Decimal(raw)
-    except InvalidOperation:
+    except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
         raise Invalid("Enter the amount as a number, e.g. 149.90.", field="amount") from None
-    if not value.is_finite():
-        raise Invalid("Enter the amount as a number, e.g. 149.90.", field="amount")
     if value <= 0:
         raise Invalid("The amount must be more than zero.", field="amount")
     if value >= MAX_AMOUNT:
@@ -52,6 +56,8 @@ def parse_amount(text: str, currency: str) -> int:
     minor = value.scaleb(places)
     if minor != minor.to_integral_value():
         raise Invalid(f"{currency} has {places} decimal places.", field="amount")
+    if int(minor) <= 0:
+        raise Invalid("The amount must be more than zero.", field="amount")
     return int(minor)
 
 

@@ -83,7 +83,8 @@ def get_trip(viewer: User, trip_id: int) -> Trip:
 
 
 def list_trips(viewer: User, *, include_past: bool = False) -> list[Trip]:
-    stmt = (select(Trip).options(joinedload(Trip.owner), selectinload(Trip.travellers))
+    stmt = (select(Trip).options(joinedload(Trip.owner), selectinload(Trip.travellers),
+                                 selectinload(Trip.expenses))
             .order_by(Trip.starts_on.desc() if include_past else Trip.starts_on))
     visible = _visible(viewer)
     if visible is not None:
@@ -264,7 +265,11 @@ def create_trip(data: TripInput, *, actor: User) -> Trip:
 def update_trip(trip: Trip, data: TripInput, *, actor: User) -> Trip:
     require_edit_trip(actor, trip)
     values = _check(data, actor=actor, existing=trip)
-    for stop in stops_of([trip.id])[trip.id]:
+    stops = stops_of([trip.id])[trip.id]
+    if values["owner_id"] != trip.owner_id and stops:
+        raise Invalid("This trip has stops, which are its AE's own bookings: take them off "
+                      "the trip before handing it to another AE.", field="owner_id")
+    for stop in stops:
         if stop.status != "cancelled" and not _inside(stop, values["starts_on"],
                                                       values["ends_on"], values["timezone"]):
             raise Invalid(f"\u201c{stop.title}\u201d ({stop.client.name}) would fall outside "

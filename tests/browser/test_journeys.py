@@ -21,7 +21,7 @@ def test_ae_books_a_demo_and_sees_it_in_the_week_view(page, live_server, make_us
     client = make_client(owner=ae, name="Nordbank AG", tier="key", timezone="Europe/Berlin")
 
     sign_in(page, live_server, ae)
-    page.get_by_role("link", name="Clients").click()
+    page.get_by_role("link", name="Clients", exact=True).click()
     page.get_by_role("link", name="Nordbank AG").click()
     page.get_by_role("link", name="New demo").click()
 
@@ -144,3 +144,101 @@ def test_support_person_answers_assignments_on_a_phone(browser, live_server, mak
         assert "Declined" in staff and "On leave that day" in staff and "Short by 1" in staff
     finally:
         context.close()
+
+
+def test_ae_plans_a_trip_and_sees_what_it_cost_each_client(page, live_server, make_user,
+                                                            make_client):
+    ae = make_user("ae", name="Alex Becker", timezone="Europe/Berlin")
+    make_user("support", name="Mia Rossi", discipline="creative", timezone="Europe/Berlin")
+    make_client(owner=ae, name="Nordbank AG", tier="key", timezone="Europe/Berlin")
+    make_client(owner=ae, name="Hanse Creative", timezone="Europe/Berlin")
+
+    sign_in(page, live_server, ae)
+    page.get_by_role("link", name="Trips").click()
+    page.get_by_role("link", name="New trip").click()
+    page.get_by_label("Title", exact=True).fill("Frankfurt client week")
+    page.get_by_label("Destination", exact=True).fill("Frankfurt")
+    page.get_by_label("Timezone at the destination", exact=True).select_option("Europe/Berlin")
+    page.get_by_label("First day", exact=True).fill("2026-12-07")
+    page.get_by_label("Last day", exact=True).fill("2026-12-09")
+    page.get_by_role("button", name="Save trip").click()
+    page.wait_for_url(re.compile(r"/trips/\d+$"))
+    trip_url = page.url
+    assert "This trip serves no client yet" in page.content()
+
+    page.get_by_label("Traveller", exact=True).select_option(label="Mia Rossi (creative)")
+    page.get_by_role("button", name="Add traveller").click()
+    page.wait_for_url(re.compile(r"/trips/\d+#travellers$"))
+    assert "Mia Rossi travels along." in page.content()
+
+    # Two visits to two clients, made from the trip page.
+    for client, title, starts, ends in (
+            ("Nordbank AG ★", "Quarterly review", "2026-12-07T10:00", "2026-12-07T13:00"),
+            ("Hanse Creative", "Brand workshop", "2026-12-08T14:00", "2026-12-08T15:00")):
+        page.get_by_role("link", name="New visit on this trip").click()
+        page.wait_for_url(re.compile(r"/bookings/new\?"))
+        assert page.get_by_label("Kind", exact=True).input_value() == "visit"
+        page.get_by_label("Client", exact=True).select_option(label=client)
+        page.get_by_label("Title", exact=True).fill(title)
+        page.get_by_label("Starts", exact=True).fill(starts)
+        page.get_by_label("Ends", exact=True).fill(ends)
+        page.get_by_label("Location or meeting link", exact=True).fill("Frankfurt")
+        page.get_by_role("button", name="Save booking").click()
+        page.wait_for_url(re.compile(r"/bookings/\d+$"))
+        assert "Booking created." in page.content()
+        page.get_by_role("link", name="Frankfurt client week").click()
+        page.wait_for_url(trip_url)
+
+    days = page.locator("ol.trip-days > li")
+    assert days.count() == 3
+    monday, tuesday, wednesday = (days.nth(i).inner_text() for i in range(3))
+    assert "Monday 7 December" in monday and "Nordbank AG" in monday
+    assert "Quarterly review" in monday and "Mia Rossi" in monday
+    assert "Tuesday 8 December" in tuesday and "Hanse Creative" in tuesday
+    assert "Nothing planned" in wednesday
+
+    # A flight split evenly, the hotel by hours on site (Nordbank 3 h, Hanse 1 h), and a
+    # dinner for Nordbank alone.
+    for category, amount, day, allocation, client, note in (
+            ("Flight", "412.50", "2026-12-07", "Split evenly across the trip's clients", None,
+             "FRA return"),
+            ("Hotel", "389.01", "2026-12-07", "Split by hours on site", None,
+             "Two nights"),
+            ("Meals", "120.00", "2026-12-08", "One client", "Nordbank AG", "Dinner")):
+        page.get_by_label("Category", exact=True).select_option(label=category)
+        page.get_by_label("Amount", exact=True).fill(amount)
+        page.get_by_label("Currency (ISO code)", exact=True).fill("EUR")
+        page.get_by_label("Date", exact=True).fill(day)
+        page.get_by_label("Attribute to", exact=True).select_option(label=allocation)
+        if client:
+            page.get_by_label("Client (when attributed to one)",
+                              exact=True).select_option(label=client)
+        page.get_by_label("Note", exact=True).fill(note)
+        page.get_by_role("button", name="Add expense").click()
+        page.wait_for_url(re.compile(r"/trips/\d+#expenses$"))
+        assert "Expense recorded." in page.content()
+
+    expenses = page.locator("#expenses table tbody tr")
+    assert expenses.count() == 3
+    rows = [expenses.nth(i).inner_text() for i in range(3)]
+    flight, hotel, dinner = sorted(rows, key=lambda r: ("Flight" not in r, "Hotel" not in r))
+    # 412.50 evenly: 206.25 each.
+    assert "Nordbank AG: €206.25" in flight and "Hanse Creative: €206.25" in flight
+    # 389.01 by 180:60 minutes: 291.7575 and 97.2525, the cent left to the larger remainder.
+    assert "Nordbank AG: €291.76" in hotel and "Hanse Creative: €97.25" in hotel
+    assert "Nordbank AG: €120.00" in dinner and "Hanse Creative" not in dinner
+
+    facts = page.locator("dl.facts").inner_text()
+    assert "€921.51" in facts
+    assert "Nordbank AG" in facts and "Hanse Creative" in facts
+    cost = page.locator("#expenses ul.plain").inner_text()
+    assert "Nordbank AG: €618.01" in cost  # 206.25 + 291.76 + 120.00
+    assert "Hanse Creative: €303.50" in cost  # 206.25 + 97.25
+
+    # The client's page shows the trip and what it cost that client.
+    page.get_by_role("link", name="Nordbank AG").first.click()
+    page.wait_for_url(re.compile(r"/clients/\d+$"))
+    trips_section = page.locator("section", has=page.get_by_role(
+        "heading", name="Trips that served this client")).inner_text()
+    assert "Frankfurt client week" in trips_section
+    assert "€618.01" in trips_section and "€921.51" in trips_section
