@@ -66,3 +66,51 @@ def register(app: Flask) -> None:
         summary = load()
         db.session.commit()
         click.echo(summary)
+
+    # --- operations: backups, restores, the move to PostgreSQL (aeplan.ops) ---------------
+    from contextlib import contextmanager
+    from pathlib import Path
+
+    from aeplan import ops
+
+    @contextmanager
+    def ops_errors():
+        try:
+            yield
+        except ops.OpsError as error:
+            raise click.ClickException(str(error)) from error
+
+    @app.cli.command("backup")
+    @click.argument("path", type=click.Path(path_type=Path))
+    @click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+    def backup(path, force):
+        """Back up the database to PATH, or to a timestamped file if PATH is a directory.
+
+        SQLite is copied through its online backup API, PostgreSQL with pg_dump -Fc;
+        both are safe while the app is serving."""
+        with ops_errors():
+            ops.backup(path, force=force, echo=click.echo)
+
+    @app.cli.command("restore")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    def restore(path, yes):
+        """Replace the database's data with the backup at PATH (made by `backup`)."""
+        def confirm(question):
+            return yes or click.confirm(question, abort=True)
+
+        with ops_errors():
+            revision = ops.restore(path, confirm=confirm, echo=click.echo)
+            click.echo("Restored. " + ops.revision_advice(revision))
+
+    @app.cli.command("move-to-postgres")
+    @click.argument("target_url", envvar="AEPLAN_MOVE_TARGET_URL")
+    @click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1))
+    def move_to_postgres(target_url, batch_size):
+        """Copy every row of the SQLite database into the empty PostgreSQL database at
+        TARGET_URL (or $AEPLAN_MOVE_TARGET_URL), then check that nothing was lost."""
+        with ops_errors():
+            ops.move_to_postgres(target_url, batch_size=batch_size, echo=click.echo)
+        click.echo("Next: set DATABASE_URL to the new database (keep SECRET_KEY and "
+                   "AEPLAN_FEED_KEY as they are) and start the app. Keep the SQLite file "
+                   "as a backup.")

@@ -12,6 +12,14 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def with_psycopg(url: str) -> str:
+    """`postgres://` and `postgresql://` URLs, as people write them, use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def sqlite_url(instance_path: str) -> str:
     return "sqlite:///" + str(Path(instance_path) / "aeplan.db")
 
@@ -28,11 +36,7 @@ def local_secret_key(instance_path: str) -> str:
 
 def from_environment(instance_path: str) -> dict:
     """Build the config mapping from environment variables."""
-    database_url = os.environ.get("DATABASE_URL") or sqlite_url(instance_path)
-    if database_url.startswith("postgres://"):
-        database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
-    elif database_url.startswith("postgresql://"):
-        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+    database_url = with_psycopg(os.environ.get("DATABASE_URL") or sqlite_url(instance_path))
     base_url = os.environ.get("AEPLAN_BASE_URL", "").rstrip("/")
     mail_port = os.environ.get("MAIL_PORT", "").strip()
     return {

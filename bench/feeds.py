@@ -35,6 +35,7 @@ from aeplan.auth.models import User  # noqa: E402
 from aeplan.bookings.models import Booking  # noqa: E402
 from aeplan.calendar.service import feed_token, feed_url_path, key_from_config  # noqa: E402
 from aeplan.clients.models import Client  # noqa: E402
+from aeplan.config import with_psycopg  # noqa: E402
 from aeplan.extensions import db  # noqa: E402
 from aeplan.staffing.models import Assignment  # noqa: E402
 from aeplan.timeutil import now_utc  # noqa: E402
@@ -113,7 +114,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk")
     url = os.environ.get("DATABASE_URL")
-    url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url else \
+    url = with_psycopg(url) if url else \
         "sqlite:///" + tempfile.mkdtemp(prefix="aeplan-bench-") + "/bench.db"
     print("seeding 500 bookings ...", flush=True)
     path = seed(url)

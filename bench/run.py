@@ -45,6 +45,7 @@ from aeplan.auth.models import User  # noqa: E402
 from aeplan.bookings.models import Booking  # noqa: E402
 from aeplan.calendar.service import feed_token, feed_url_path, key_from_config  # noqa: E402
 from aeplan.clients.models import Client  # noqa: E402
+from aeplan.config import with_psycopg  # noqa: E402
 from aeplan.extensions import db  # noqa: E402
 from aeplan.staffing.models import Assignment  # noqa: E402
 from aeplan.timeutil import now_utc  # noqa: E402
@@ -62,7 +63,7 @@ ZONES = ["Europe/Berlin", "Europe/London", "America/New_York", "America/Chicago"
 def engine_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
-        return url.replace("postgresql://", "postgresql+psycopg://", 1)
+        return with_psycopg(url)
     return "sqlite:///" + tempfile.mkdtemp(prefix="aeplan-bench-") + "/bench.db"
 
 

@@ -28,6 +28,7 @@ from aeplan import create_app  # noqa: E402
 from aeplan.auth.models import User  # noqa: E402
 from aeplan.bookings.models import Booking  # noqa: E402
 from aeplan.clients.models import Client  # noqa: E402
+from aeplan.config import with_psycopg  # noqa: E402
 from aeplan.extensions import db  # noqa: E402
 from aeplan.staffing import service  # noqa: E402
 from aeplan.staffing.models import Assignment  # noqa: E402
@@ -138,7 +139,7 @@ def main() -> None:
     for size in (100, 100_000):
         url = os.environ.get("DATABASE_URL")
         if url:
-            url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+            url = with_psycopg(url)
         else:
             url = "sqlite:///" + tempfile.mkdtemp(prefix="aeplan-bench-") + "/bench.db"
         print(f"seeding {size:,} bookings ...", flush=True)

@@ -17,6 +17,7 @@ from aeplan import create_app
 from aeplan.auth.models import User
 from aeplan.bookings.models import Booking
 from aeplan.clients.models import Client, Contact
+from aeplan.config import with_psycopg
 from aeplan.extensions import db
 from aeplan.staffing.models import Assignment
 
@@ -29,8 +30,7 @@ T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # a Monday, fixed for every test
 def _database_url(tmp_path_factory) -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        return url.replace("postgresql://", "postgresql+psycopg://", 1) \
-            if url.startswith("postgresql://") else url
+        return with_psycopg(url)
     return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
 
 
