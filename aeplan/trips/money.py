@@ -1,6 +1,7 @@
 """Money as integer minor units (cents, yen, fils) with ISO 4217 codes; no floats."""
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Hashable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -80,14 +81,22 @@ def split(total: int, weights: Mapping[Hashable, int | Fraction]) -> dict:
         raise ValueError("nothing to split across")
     if any(weights[k] < 0 for k in keys):
         raise ValueError("weights must not be negative")
-    weight_sum = sum(Fraction(weights[k]) for k in keys)
+    if not all(type(weights[k]) is int for k in keys):  # fractions: scale to integers
+        common = 1
+        for k in keys:
+            common = common * Fraction(weights[k]).denominator // \
+                math.gcd(common, Fraction(weights[k]).denominator)
+        weights = {k: int(Fraction(weights[k]) * common) for k in keys}
+    weight_sum = sum(weights[k] for k in keys)
     if weight_sum == 0:
-        weights = dict.fromkeys(keys, 1)
-        weight_sum = Fraction(len(keys))
-    exact = {k: Fraction(total) * Fraction(weights[k]) / weight_sum for k in keys}
-    parts = {k: int(exact[k]) for k in keys}  # floor: all parts are non-negative
+        weights, weight_sum = dict.fromkeys(keys, 1), len(keys)
+    # Integer arithmetic: each part is floor(total * w / sum); every remainder shares the
+    # denominator `weight_sum`, so comparing the integer remainders compares the fractions.
+    parts, remainders = {}, {}
+    for k in keys:
+        parts[k], remainders[k] = divmod(total * weights[k], weight_sum)
     left = total - sum(parts.values())
-    by_remainder = sorted(keys, key=lambda k: exact[k] - parts[k], reverse=True)
+    by_remainder = sorted(keys, key=lambda k: remainders[k], reverse=True)
     for k in by_remainder[:left]:
         parts[k] += 1
     return parts
