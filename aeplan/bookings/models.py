@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, Text, and_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from aeplan.auth.models import User
@@ -19,6 +19,7 @@ KINDS = ("demo", "visit")
 # Travel time blocked around a booking unless the AE says otherwise: visits are on site.
 DEFAULT_BUFFER_MINUTES = {"demo": 0, "visit": 60}
 MAX_BUFFER_MINUTES = 720
+MAX_DURATION = timedelta(days=14)  # no booking lasts longer (bookings.service refuses it)
 STATUSES = ("tentative", "confirmed", "done", "cancelled")
 # Fields whose change a calendar app must see: each raises the iCal SEQUENCE.
 CALENDAR_FIELDS = frozenset(
@@ -129,3 +130,14 @@ class BookingChange(db.Model):
     actor: Mapped[User | None] = relationship()
 
     __table_args__ = (Index("ix_booking_changes_booking_id", "booking_id"),)
+
+
+def ending_after(moment: datetime):
+    """Bookings that end after `moment`, as a range on the starts_at index: a booking
+    lasts at most MAX_DURATION, so it cannot start earlier than that before `moment`."""
+    return and_(Booking.starts_at > moment - MAX_DURATION, Booking.ends_at > moment)
+
+
+def overlapping(start: datetime, end: datetime):
+    """Bookings overlapping [start, end), as a bounded range on the starts_at index."""
+    return and_(Booking.starts_at < end, ending_after(start))

@@ -17,9 +17,12 @@ from aeplan.bookings.models import (
     DEFAULT_BUFFER_MINUTES,
     KINDS,
     MAX_BUFFER_MINUTES,
+    MAX_DURATION,
     STATUSES,
     Booking,
     BookingChange,
+    ending_after,
+    overlapping,
 )
 from aeplan.calendar import notify
 from aeplan.clients.models import Client, Contact
@@ -37,7 +40,7 @@ from aeplan.transactions import lock_booking, valid_id
 from aeplan.trips import service as trips
 from aeplan.trips.models import Trip
 
-MAX_LENGTH = timedelta(days=14)
+MAX_LENGTH = MAX_DURATION
 MAX_NEEDS = 20
 
 
@@ -271,7 +274,7 @@ def _filtered(viewer: User, filters: BookingFilters):
     stmt = select(Booking).where(booking_visibility(viewer))
     zone = viewer.timezone
     if filters.start:
-        stmt = stmt.where(Booking.ends_at > day_start_utc(filters.start, zone))
+        stmt = stmt.where(ending_after(day_start_utc(filters.start, zone)))
     if filters.end:
         stmt = stmt.where(Booking.starts_at < day_start_utc(filters.end + timedelta(days=1), zone))
     if filters.client_id:
@@ -318,7 +321,7 @@ def bookings_between(viewer: User, start: datetime, end: datetime, *,
     """Bookings overlapping [start, end) that `viewer` may see, with client and owner loaded."""
     stmt = (
         select(Booking)
-        .where(booking_visibility(viewer), Booking.starts_at < end, Booking.ends_at > start)
+        .where(booking_visibility(viewer), overlapping(start, end))
         .options(joinedload(Booking.client), joinedload(Booking.owner))
         .order_by(Booking.starts_at, Booking.id)
     )

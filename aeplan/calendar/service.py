@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from aeplan.auth.models import User
-from aeplan.bookings.models import Booking
+from aeplan.bookings.models import Booking, ending_after
 from aeplan.calendar import ical
 from aeplan.calendar.models import DataVersion, EventCache, FeedCache
 from aeplan.clients.models import Client, Contact
@@ -217,7 +217,7 @@ def feed_name(feed: Feed) -> str:
 def _feed_bookings(feed: Feed) -> list[Booking]:
     now = now_utc()
     stmt = (select(Booking)
-            .where(Booking.status != "cancelled", Booking.ends_at > now - FEED_PAST,
+            .where(Booking.status != "cancelled", ending_after(now - FEED_PAST),
                    Booking.starts_at < now + FEED_FUTURE)
             .options(*_calendar_options()).order_by(Booking.starts_at, Booking.id))
     user = feed.owner

@@ -23,6 +23,7 @@ from aeplan.bookings.models import (
     STAFF_DISCIPLINES,
     Booking,
     BookingChange,
+    ending_after,
 )
 from aeplan.calendar import notify
 from aeplan.clients.models import Client
@@ -201,7 +202,7 @@ def needing_staff(viewer: User, *, limit: int = 50) -> list[Booking]:
     stmt = (
         select(Booking).join(Client, Booking.client_id == Client.id)
         .where(booking_visibility(viewer), Booking.status != "cancelled",
-               Booking.ends_at > now_utc(), short)
+               ending_after(now_utc()), short)
         .options(joinedload(Booking.client), joinedload(Booking.owner))
         .order_by((Client.tier == "key").desc(), Booking.starts_at)
         .limit(limit)
@@ -432,7 +433,8 @@ def sync_busy(booking: Booking) -> None:
 
 # --- support staff's own view ------------------------------------------------------
 
-def my_assignments(person: User, *, past_limit: int = 30) -> tuple[list[Assignment],
+def my_assignments(person: User, *, upcoming_limit: int = 30,
+                   past_limit: int = 15) -> tuple[list[Assignment],
                                                                    list[Assignment]]:
     """(upcoming soonest first, past latest first) with booking, client, AE and the
     others on each booking loaded in a fixed number of queries."""
@@ -447,7 +449,7 @@ def my_assignments(person: User, *, past_limit: int = 30) -> tuple[list[Assignme
             .where(Assignment.user_id == person.id, Assignment.removed_at.is_(None)))
     upcoming = db.session.scalars(
         base.where(Booking.ends_at > now).options(*options)
-        .order_by(Booking.starts_at).limit(200)
+        .order_by(Booking.starts_at).limit(upcoming_limit)
     ).unique().all()
     past = db.session.scalars(
         base.where(Booking.ends_at <= now).options(*options)
@@ -526,7 +528,7 @@ def time_off_clashes(viewer: User, *, limit: int = 50) -> list[TimeOffClash]:
                             TimeOff.starts_at < Assignment.busy_ends_at,
                             TimeOff.ends_at > Assignment.busy_starts_at))
         .where(Assignment.removed_at.is_(None), Assignment.status != "declined",
-               Booking.status != "cancelled", Booking.ends_at > now_utc())
+               Booking.status != "cancelled", ending_after(now_utc()))
         .options(joinedload(Booking.client))
         .order_by(Booking.starts_at)
         .limit(limit)
