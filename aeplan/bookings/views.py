@@ -65,10 +65,12 @@ def index():
     )
     page = page_arg()
     per_page = 25
-    rows, total = service.list_bookings(current_user, filters, page=page, per_page=per_page)
+    rows, total, more = service.list_bookings(current_user, filters, page=page,
+                                              per_page=per_page)
     chosen = db.session.get(Client, filters.client_id) if filters.client_id else None
     return render_template(
-        "bookings/index.html", bookings=rows, total=total, page=page, per_page=per_page,
+        "bookings/index.html", bookings=rows, total=total, more=more, page=page,
+        per_page=per_page,
         staffing=staffing_for(rows),
         filters=filters, kinds=KINDS, statuses=STATUSES, chosen_client=chosen,
         aes=account_executives() if not current_user.is_support else [],
