@@ -40,6 +40,7 @@ MAX_BUSY_SPAN = timedelta(days=14, minutes=2 * MAX_BUFFER_MINUTES)
 # add_time_off allows 366 local days, which a daylight-saving change can stretch by an
 # hour in UTC; the cut-off only has to be at least the longest span.
 MAX_TIME_OFF = timedelta(days=367)
+PAST_WINDOW = timedelta(days=120)  # how far back "my assignments" lists past work
 
 
 @dataclass(frozen=True)
@@ -436,8 +437,8 @@ def sync_busy(booking: Booking) -> None:
 def my_assignments(person: User, *, upcoming_limit: int = 30,
                    past_limit: int = 15) -> tuple[list[Assignment],
                                                                    list[Assignment]]:
-    """(upcoming soonest first, past latest first) with booking, client, AE and the
-    others on each booking loaded in a fixed number of queries."""
+    """(upcoming soonest first, the last 120 days latest first) with booking, client, AE
+    and the others on each booking loaded in a fixed number of queries."""
     now = now_utc()
     options = (
         joinedload(Assignment.booking).joinedload(Booking.client),
@@ -447,12 +448,16 @@ def my_assignments(person: User, *, upcoming_limit: int = 30,
     )
     base = (select(Assignment).join(Booking, Assignment.booking_id == Booking.id)
             .where(Assignment.user_id == person.id, Assignment.removed_at.is_(None)))
+    # The conditions on busy_starts_at follow from those on the booking's times; they let
+    # the planner walk this person's index range instead of every booking by date.
     upcoming = db.session.scalars(
-        base.where(Booking.ends_at > now).options(*options)
+        base.where(Booking.ends_at > now, Assignment.busy_starts_at > now - MAX_BUSY_SPAN)
+        .options(*options)
         .order_by(Booking.starts_at).limit(upcoming_limit)
     ).unique().all()
     past = db.session.scalars(
-        base.where(Booking.ends_at <= now).options(*options)
+        base.where(Booking.ends_at <= now, Assignment.busy_starts_at < now,
+                   Assignment.busy_starts_at > now - PAST_WINDOW).options(*options)
         .order_by(Booking.starts_at.desc()).limit(past_limit)
     ).unique().all()
     return list(upcoming), list(past)
