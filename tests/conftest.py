@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,13 @@ PASSWORD = "correct horse battery"
 # A cheap hash keeps the suite fast; sign-in still runs the real check.
 PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # a Monday, fixed for every test
+
+
+def freeze_now(monkeypatch, moment: datetime) -> None:
+    """Make every AE Plan module that reads the clock through `now_utc` see `moment`."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith("aeplan") and callable(getattr(module, "now_utc", None)):
+            monkeypatch.setattr(module, "now_utc", lambda: moment)
 
 
 def _database_url(tmp_path_factory) -> str:

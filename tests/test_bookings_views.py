@@ -9,14 +9,9 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-import aeplan.bookings.service
-import aeplan.bookings.views
-import aeplan.calendar.views
-import aeplan.main.views
-import aeplan.staffing.service
 from aeplan.bookings.models import Booking, BookingChange
 from aeplan.extensions import db
-from tests.conftest import T0
+from tests.conftest import T0, freeze_now
 
 TITLE = "Nordwind merger roadmap"
 
@@ -32,10 +27,7 @@ NOW = T0 - timedelta(hours=1)  # Monday 7 December 2026, 08:00 UTC
 @pytest.fixture(autouse=True)
 def _frozen_now(monkeypatch):
     """Pages that start from "today" see Monday 7 December 2026, whenever the tests run."""
-    for module in (aeplan.bookings.views, aeplan.calendar.views, aeplan.main.views,
-                   aeplan.bookings.service, aeplan.staffing.service):
-        if hasattr(module, "now_utc"):
-            monkeypatch.setattr(module, "now_utc", lambda: NOW)
+    freeze_now(monkeypatch, NOW)
 
 
 class Page(HTMLParser):

@@ -7,12 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-import aeplan.bookings.service
-import aeplan.bookings.views
-import aeplan.calendar.views
-import aeplan.main.views
-import aeplan.staffing.service
-from tests.conftest import T0
+from tests.conftest import T0, freeze_now
 
 WEEK = "/calendar?date=2026-12-07"  # Monday 7 to Sunday 13 December 2026
 MONTH = "/calendar?view=month&date=2026-12-15"
@@ -26,10 +21,7 @@ NOW = T0 - timedelta(hours=1)  # Monday 7 December 2026, 08:00 UTC
 @pytest.fixture(autouse=True)
 def _frozen_now(monkeypatch):
     """Pages that start from "today" see Monday 7 December 2026, whenever the tests run."""
-    for module in (aeplan.bookings.views, aeplan.calendar.views, aeplan.main.views,
-                   aeplan.bookings.service, aeplan.staffing.service):
-        if hasattr(module, "now_utc"):
-            monkeypatch.setattr(module, "now_utc", lambda: NOW)
+    freeze_now(monkeypatch, NOW)
 
 
 class Days(HTMLParser):
