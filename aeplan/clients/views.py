@@ -79,7 +79,22 @@ def detail(client_id: int):
         bookings=client_bookings(client, current_user),
         can_edit=can_edit_client(current_user, client),
         contact_form=ContactForm(), trips=trips_for_client(client, current_user),
+        feed=_client_feed(client),
     )
+
+
+def _client_feed(client):
+    """The client's calendar feed links for its AE and managers, else None."""
+    from aeplan.calendar.service import can_follow_client, feed_token
+    from aeplan.calendar.views import feed_key, feed_links
+
+    if not can_follow_client(current_user, client):
+        return None
+    had_secret = bool(current_user.feed_secret)
+    links = feed_links(feed_token(current_user, feed_key(), client=client))
+    if not had_secret:
+        db.session.commit()  # the first link issues the user's feed secret
+    return links
 
 
 @bp.route("/<int:client_id>/edit", methods=["GET", "POST"])
