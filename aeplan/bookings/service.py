@@ -35,7 +35,7 @@ from aeplan.permissions import (
     require_view_booking,
 )
 from aeplan.staffing import service as staffing
-from aeplan.timeutil import UTC, day_start_utc, is_valid_zone, local_to_utc, now_utc
+from aeplan.timeutil import day_start_utc, is_valid_zone, local_to_utc, now_utc
 from aeplan.transactions import lock_booking, valid_id
 from aeplan.trips import service as trips
 from aeplan.trips.models import Trip
@@ -348,12 +348,6 @@ def client_bookings(client: Client, viewer: User, *, limit: int = 50) -> list[Bo
         .options(joinedload(Booking.owner))
         .order_by(Booking.starts_at.desc()).limit(limit)
     ))
-
-
-def upcoming_for(viewer: User, *, days: int = 7, owner_id: int | None = None) -> list[Booking]:
-    now = now_utc().astimezone(UTC)
-    return bookings_between(viewer, now, now + timedelta(days=days), owner_id=owner_id,
-                            include_cancelled=False)
 
 
 def recent_answers(viewer: User, *, days: int = 7, limit: int = 10) -> list[BookingChange]:

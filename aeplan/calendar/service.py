@@ -10,7 +10,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -200,10 +200,15 @@ class FeedBody:
     body_gzip: bytes | None = None
 
 
+def _version_key(value: int | None) -> str:
+    """What a cached feed is valid for: the data version and the day (the feed's window
+    moves with the day, so a feed is rebuilt at least daily)."""
+    return f"{value or 0}:{now_utc().date().isoformat()}"
+
+
 def _version() -> str:
-    value = db.session.scalar(select(DataVersion.value).where(DataVersion.id == 1)) or 0
-    # The window moves with the day, so a feed is rebuilt at least daily.
-    return f"{value}:{now_utc().date().isoformat()}"
+    return _version_key(db.session.scalar(select(DataVersion.value)
+                                          .where(DataVersion.id == 1)))
 
 
 def feed_name(feed: Feed) -> str:
@@ -337,26 +342,11 @@ def cached_validators(token: str, key: bytes) -> FeedBody | None:
         return None
     if not hmac.compare_digest(_mac_of(key, user_id, scope, row.feed_secret), mac):
         return None
-    if row.version != f"{row.data_version}:{now_utc().date().isoformat()}":
+    if row.version != _version_key(row.data_version):
         return None
     # The cache row exists only for feeds served before, so the token's scope was
     # checked then; any change since (a client changing hands, a role change) has
     # moved the data version and lands in the full path.
-    return FeedBody(row.etag, row.last_modified)
-
-
-def feed_validators(feed: Feed) -> FeedBody | None:
-    """ETag and Last-Modified of the cached feed if it is current (for a 304), else None.
-    One query: the cache row and the data version together."""
-    current = select(DataVersion.value).where(DataVersion.id == 1).scalar_subquery()
-    row = db.session.execute(
-        select(FeedCache.etag, FeedCache.last_modified, FeedCache.version, current)
-        .where(FeedCache.key == feed.cache_key)
-    ).first()
-    if row is None or row[3] is None:
-        return None
-    if row.version != f"{row[3]}:{now_utc().date().isoformat()}":
-        return None
     return FeedBody(row.etag, row.last_modified)
 
 
@@ -404,6 +394,3 @@ def _store(key, version, etag, modified, body, body_gzip, fresh) -> None:
 def feed_url_path(token: str) -> str:
     return f"/feeds/{token}.ics"
 
-
-def http_date(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(microsecond=0)

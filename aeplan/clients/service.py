@@ -165,9 +165,3 @@ def add_contact(client: Client, *, name: str, email: str, title: str, actor: Use
     db.session.flush()
     return contact
 
-
-def archive_contact(contact: Contact, *, actor: User) -> Contact:
-    require_edit_client(actor, contact.client)
-    contact.archived_at = now_utc()
-    db.session.flush()
-    return contact

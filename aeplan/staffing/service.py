@@ -614,16 +614,3 @@ def understaffed(bookings) -> list:
     staffing = staffing_for(bookings)
     return [b for b in bookings if staffing[b.id].is_understaffed]
 
-
-def staffed_counts(booking_ids: Iterable[int]) -> dict[int, int]:
-    """Per booking, how many people are on it and have not declined (one query)."""
-    ids = list(booking_ids)
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        select(Assignment.booking_id, func.count())
-        .where(Assignment.booking_id.in_(ids), Assignment.removed_at.is_(None),
-               Assignment.status != "declined")
-        .group_by(Assignment.booking_id)
-    )
-    return dict(rows.all())
