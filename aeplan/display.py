@@ -8,7 +8,14 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date as babel_date
 from flask import Flask, g, request, url_for
-from flask_babel import format_date, format_datetime, get_locale, get_timezone, gettext
+from flask_babel import (
+    format_date,
+    format_datetime,
+    get_locale,
+    get_timezone,
+    get_translations,
+    gettext,
+)
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
@@ -73,6 +80,15 @@ def _locale() -> str:
     if "aeplan_locale" not in g:
         g.aeplan_locale = str(get_locale())
     return g.aeplan_locale
+
+
+def _translations():
+    """The request's catalogue, looked up once per request. Flask-Babel's own template
+    callables look it up on every string, which was most of a long list's render time."""
+    translations = g.get("aeplan_translations")
+    if translations is None:
+        translations = g.aeplan_translations = get_translations()
+    return translations
 
 
 def _zone() -> ZoneInfo:
@@ -171,13 +187,24 @@ def money(minor: int, currency: str) -> str:
     return format_money(minor, currency, str(get_locale()))
 
 
-def page_url(page: int) -> str:
-    args = request.args.to_dict()
-    args["page"] = page
+def page_url(page: int | None, **cursor: str) -> str:
+    """This page's URL with its filters kept and the position replaced: a page number,
+    or a keyset cursor (`after=` / `before=`); page_url(None) is the first page."""
+    args = {name: value for name, value in request.args.items()
+            if name not in ("page", "after", "before")}
+    if page is not None:
+        args["page"] = page
+    args.update(cursor)
     return url_for(request.endpoint, **(request.view_args or {}), **args)
 
 
 def register(app: Flask) -> None:
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+        newstyle=True)
     app.jinja_env.filters.update(label=label, dt=dt, day=day, when=when, hours=hours,
                                  reason=suggestion_reason, money=money)
     app.jinja_env.globals.update(page_url=page_url, get_locale=get_locale)

@@ -3,6 +3,8 @@ cancelling, status changes, who may do what, and the filtered, paginated list.""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+import html
+import re
 from html.parser import HTMLParser
 from types import SimpleNamespace
 
@@ -690,7 +692,7 @@ def test_list_ignores_malformed_filters(catalogue, make_user, login_as, query):
 
 
 @pytest.mark.parametrize("query", [
-    f"client={BIG}", f"owner={BIG}", "page=%C2%B2", "client=%C2%B2", "to=9999-12-31",
+    f"client={BIG}", f"owner={BIG}", "after=%C2%B2", "client=%C2%B2", "to=9999-12-31",
     "from=0001-01-01",
 ], ids=["huge-client", "huge-owner", "superscript-page", "superscript-client", "last-day",
         "first-day"])
@@ -714,34 +716,87 @@ def items(response) -> set[int]:
     return {i for i in range(1, 31) if f"Item {i:02d}" in body}
 
 
-def test_list_pages_by_25(thirty, login_as):
+def link(response, rel: str) -> str | None:
+    """The pager's rel=prev / rel=next target, unescaped, or None."""
+    found = re.search(rf'<a href="([^"]+)" rel="{rel}"', text(response))
+    return html.unescape(found.group(1)) if found else None
+
+
+def test_list_pages_by_25_with_links_both_ways(thirty, login_as):
     browser = login_as(thirty)
     first = browser.get("/bookings/")
     assert items(first) == set(range(1, 26))
     assert "30 bookings" in text(first)
-    second = browser.get("/bookings/?page=2")
+    assert link(first, "prev") is None
+    second = browser.get(link(first, "next"))
     assert second.status_code == 200
     assert items(second) == set(range(26, 31))
-    assert 26 in items(second)
+    assert "30 bookings" in text(second)
+    assert link(second, "next") is None
+    back = browser.get(link(second, "prev"))
+    assert items(back) == set(range(1, 26))
+    assert link(back, "prev") is None and link(back, "next") is not None
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-1", "1.5", ""])
-def test_malformed_page_shows_the_first_page(thirty, login_as, value):
-    response = login_as(thirty).get(f"/bookings/?page={value}")
+def test_paging_through_equal_start_times_skips_and_repeats_nothing(
+        make_user, make_client, make_booking, login_as):
+    ae = make_user("ae")
+    client = make_client(ae)
+    for i in range(1, 61):  # 60 bookings, 20 at each of three identical start times
+        make_booking(client, title=f"Tie {i:02d}", starts_at=T0 + timedelta(hours=i % 3))
+    browser = login_as(ae)
+
+    def ties(response):
+        return [t for t in re.findall(r"Tie (\d\d)", text(response))]
+
+    seen, pages, response = [], [], browser.get("/bookings/")
+    while True:
+        pages.append(ties(response))
+        seen += pages[-1]
+        target = link(response, "next")
+        if target is None:
+            break
+        response = browser.get(target)
+    assert sorted(seen) == [f"{i:02d}" for i in range(1, 61)]
+    assert [len(p) for p in pages] == [25, 25, 10]
+    # And back again from the last page, page by page.
+    backwards = []
+    while (target := link(response, "prev")) is not None:
+        response = browser.get(target)
+        backwards.append(ties(response))
+    assert backwards == [pages[1], pages[0]]
+
+
+@pytest.mark.parametrize("query", [
+    "after=abc", "before=abc", "after=", "after=20261399T000000Z-1", "after=20261207T090000Z-0",
+    f"after=20261207T090000Z-{BIG}", "after=99991207T090000Z-1", "before=00011207T090000Z-1",
+    "after=20261207T090000.12Z-1", "after=%C2%B2", "page=2",
+])
+def test_malformed_cursor_shows_the_first_page(thirty, login_as, query):
+    response = login_as(thirty).get(f"/bookings/?{query}")
     assert response.status_code == 200
     assert items(response) == set(range(1, 26))
 
 
-def test_page_past_the_end_is_empty_not_an_error(thirty, login_as):
-    response = login_as(thirty).get("/bookings/?page=5")
+def test_cursor_past_the_end_is_empty_not_an_error(thirty, login_as):
+    browser = login_as(thirty)
+    response = browser.get("/bookings/?after=29991231T000000Z-1")
     assert response.status_code == 200
     assert items(response) == set()
+    assert "No more bookings here." in text(response)
+    assert 'href="/bookings/"' in text(response)
+
+
+def test_before_the_first_booking_shows_the_first_page(thirty, login_as):
+    response = login_as(thirty).get("/bookings/?before=19700101T000000Z-1")
+    assert items(response) == set(range(1, 26))
 
 
 def test_filters_survive_paging(thirty, login_as):
-    response = login_as(thirty).get("/bookings/?kind=demo&page=1")
-    assert 'href="/bookings/?kind=demo&amp;page=2"' in text(response) or \
-        'href="/bookings/?page=2&amp;kind=demo"' in text(response)
+    response = login_as(thirty).get("/bookings/?kind=demo")
+    target = link(response, "next")
+    assert target.startswith("/bookings/?") and "kind=demo" in target and "after=" in target
+    assert items(login_as(thirty).get(target)) == set(range(26, 31))
 
 
 def test_support_lists_only_assigned_bookings(catalogue, make_user, login_as, assign):

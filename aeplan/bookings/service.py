@@ -4,11 +4,12 @@ Functions flush and raise domain errors; views and commands commit.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from aeplan.auth.models import User
@@ -35,7 +36,14 @@ from aeplan.permissions import (
     require_view_booking,
 )
 from aeplan.staffing import service as staffing
-from aeplan.timeutil import day_start_utc, is_valid_zone, local_to_utc, now_utc
+from aeplan.timeutil import (
+    MAX_YEAR,
+    MIN_YEAR,
+    day_start_utc,
+    is_valid_zone,
+    local_to_utc,
+    now_utc,
+)
 from aeplan.transactions import lock_booking, valid_id
 from aeplan.trips import service as trips
 from aeplan.trips.models import Trip
@@ -293,33 +301,97 @@ def _filtered(viewer: User, filters: BookingFilters):
     return stmt
 
 
-def list_bookings(viewer: User, filters: BookingFilters, *, page: int = 1, per_page: int = 25):
-    """One page of bookings (soonest first) and the number matching the filters.
+@dataclass
+class BookingPage:
+    """One page of the bookings list. `total` counts everything the filters match, up to
+    COUNT_LIMIT (`more` says it stopped there); the cursors name the rows either side of
+    the page, None where the list ends."""
+    rows: list[Booking]
+    total: int
+    more: bool
+    earlier: str | None
+    later: str | None
 
-    The page's ids are found first, on the index alone, and only those rows are then
-    joined to their client and owner: a deep page skips index entries, not joined rows.
-    Counting stops a little past the page shown (at least COUNT_LIMIT): with years of
-    history an exact count of everything would cost more than the page itself. Returns
-    (rows, total, more) where `more` says the count stopped before the end.
+
+_CURSOR = re.compile(r"(\d{8}T\d{6})(?:\.(\d{6}))?Z-(\d{1,18})")
+
+
+def cursor_of(booking: Booking) -> str:
+    """A position in the list: the booking's start (UTC) and id, readable in a URL."""
+    at = booking.starts_at.astimezone(UTC)
+    micro = f".{at.microsecond:06d}" if at.microsecond else ""
+    return f"{at:%Y%m%dT%H%M%S}{micro}Z-{booking.id}"
+
+
+def parse_cursor(value: str | None) -> tuple[datetime, int] | None:
+    """(start, id) from cursor_of's text; None for anything else."""
+    found = _CURSOR.fullmatch(value or "")
+    if not found:
+        return None
+    try:
+        at = datetime.strptime(found.group(1), "%Y%m%dT%H%M%S").replace(
+            microsecond=int(found.group(2) or 0), tzinfo=UTC)
+    except ValueError:
+        return None
+    booking_id = int(found.group(3))
+    if not valid_id(booking_id) or not MIN_YEAR <= at.year <= MAX_YEAR:
+        return None
+    return at, booking_id
+
+
+def _after(position: tuple[datetime, int], *, inclusive: bool = False):
+    at, booking_id = position
+    # The plain range condition lets the planner start on the index at the cursor.
+    later = Booking.id >= booking_id if inclusive else Booking.id > booking_id
+    return and_(Booking.starts_at >= at, or_(Booking.starts_at > at, later))
+
+
+def _before(position: tuple[datetime, int], *, inclusive: bool = False):
+    at, booking_id = position
+    earlier = Booking.id <= booking_id if inclusive else Booking.id < booking_id
+    return and_(Booking.starts_at <= at, or_(Booking.starts_at < at, earlier))
+
+
+def list_bookings(viewer: User, filters: BookingFilters, *, after: str | None = None,
+                  before: str | None = None, per_page: int = 25) -> BookingPage:
+    """A page of bookings (soonest first) after or before a cursor; the first page
+    without one. Keyset paging: a page deep in years of history costs what the first
+    does, since the query starts on the index at the cursor instead of skipping rows,
+    and only the page's rows are joined to their client and owner. The count reads the
+    index alone: ix_bookings_starts_at covers every filter but the client name.
     """
     stmt = _filtered(viewer, filters)
-    offset = (max(page, 1) - 1) * per_page
-    limit = max(COUNT_LIMIT, offset + 10 * per_page)
     counted = db.session.scalar(select(func.count()).select_from(
-        stmt.with_only_columns(Booking.id).order_by(None).limit(limit + 1).subquery()))
-    total, more = min(counted, limit), counted > limit
-    ids = db.session.scalars(
-        stmt.with_only_columns(Booking.id).order_by(Booking.starts_at, Booking.id)
-        .limit(per_page).offset(offset)
-    ).all()
-    if not ids:
-        return [], total, more
-    rows = db.session.scalars(
-        select(Booking).where(Booking.id.in_(ids))
-        .options(joinedload(Booking.client), joinedload(Booking.owner))
-        .order_by(Booking.starts_at, Booking.id)
-    ).all()
-    return rows, total, more
+        stmt.with_only_columns(Booking.id).order_by(None).limit(COUNT_LIMIT + 1).subquery()))
+    total, more = min(counted, COUNT_LIMIT), counted > COUNT_LIMIT
+    rows_stmt = stmt.options(joinedload(Booking.client), joinedload(Booking.owner))
+    keys = stmt.with_only_columns(Booking.starts_at)
+    forward = (Booking.starts_at, Booking.id)
+    backward = (Booking.starts_at.desc(), Booking.id.desc())
+    position = parse_cursor(before)
+    if position is not None:
+        rows = list(db.session.scalars(
+            rows_stmt.where(_before(position)).order_by(*backward).limit(per_page + 1)))
+        has_earlier = len(rows) > per_page
+        rows = rows[:per_page][::-1]
+        if not has_earlier and len(rows) < per_page:
+            # Back at the start with a short page: show a full first page instead.
+            return list_bookings(viewer, filters, per_page=per_page)
+        has_later = db.session.scalar(keys.where(_after(position, inclusive=True))
+                                      .order_by(*forward).limit(1)) is not None
+    else:
+        position = parse_cursor(after)
+        query = rows_stmt.where(_after(position)) if position is not None else rows_stmt
+        rows = list(db.session.scalars(query.order_by(*forward).limit(per_page + 1)))
+        has_later = len(rows) > per_page
+        rows = rows[:per_page]
+        has_earlier = position is not None and db.session.scalar(
+            keys.where(_before(position, inclusive=True)).order_by(*backward).limit(1)
+        ) is not None
+    return BookingPage(
+        rows=rows, total=total, more=more,
+        earlier=cursor_of(rows[0]) if rows and has_earlier else None,
+        later=cursor_of(rows[-1]) if rows and has_later else None)
 
 
 def bookings_between(viewer: User, start: datetime, end: datetime, *,

@@ -15,7 +15,7 @@ from aeplan.forms import options
 from aeplan.permissions import can_book, can_edit_booking
 from aeplan.staffing.service import staffing_for
 from aeplan.timeutil import now_utc, parse_day, utc_to_local
-from aeplan.views import attempt, int_arg, or_abort, page_arg, parse_id
+from aeplan.views import attempt, int_arg, or_abort, parse_id
 
 bp = Blueprint("bookings", __name__, url_prefix="/bookings")
 
@@ -63,15 +63,12 @@ def index():
         status=request.args.get("status") if request.args.get("status") in STATUSES else "",
         client_q=request.args.get("client_q", "")[:100],
     )
-    page = page_arg()
-    per_page = 25
-    rows, total, more = service.list_bookings(current_user, filters, page=page,
-                                              per_page=per_page)
+    listed = service.list_bookings(current_user, filters, after=request.args.get("after"),
+                                   before=request.args.get("before"))
     chosen = db.session.get(Client, filters.client_id) if filters.client_id else None
     return render_template(
-        "bookings/index.html", bookings=rows, total=total, more=more, page=page,
-        per_page=per_page,
-        staffing=staffing_for(rows),
+        "bookings/index.html", bookings=listed.rows, listed=listed,
+        staffing=staffing_for(listed.rows),
         filters=filters, kinds=KINDS, statuses=STATUSES, chosen_client=chosen,
         aes=account_executives() if not current_user.is_support else [],
         can_create=can_book(current_user),
