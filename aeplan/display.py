@@ -19,6 +19,8 @@ from flask_babel import (
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
+from aeplan.bookings.models import is_link
+
 LABELS = {
     "demo": _l("Demo"),
     "visit": _l("Visit"),
@@ -208,3 +210,4 @@ def register(app: Flask) -> None:
     app.jinja_env.filters.update(label=label, dt=dt, day=day, when=when, hours=hours,
                                  reason=suggestion_reason, money=money)
     app.jinja_env.globals.update(page_url=page_url, get_locale=get_locale)
+    app.jinja_env.tests["link"] = is_link

@@ -100,7 +100,7 @@ class Booking(db.Model):
 
     @property
     def location_is_link(self) -> bool:
-        return self.location.startswith(("https://", "http://"))
+        return is_link(self.location)
 
     @property
     def needs_total(self) -> int:
@@ -133,6 +133,11 @@ class BookingChange(db.Model):
     actor: Mapped[User | None] = relationship()
 
     __table_args__ = (Index("ix_booking_changes_booking_id", "booking_id"),)
+
+
+def is_link(location: str | None) -> bool:
+    """Whether a location is a meeting link (shown as a link) rather than a place."""
+    return bool(location) and location.startswith(("https://", "http://"))
 
 
 def ending_after(moment: datetime):

@@ -134,10 +134,11 @@ def reassign(booking_id: int, assignment_id: int):
 # --- the support person's own list ---------------------------------------------------
 
 def _my_page(decline_form=None, failed_id=None, status=200):
-    upcoming, past = service.my_assignments(current_user)
-    pending = sum(1 for a in upcoming
-                  if a.status == "pending" and a.booking.status not in ("cancelled", "done"))
-    return render_template("staffing/mine.html", upcoming=upcoming, past=past, pending=pending,
+    mine = service.my_assignments(current_user)
+    pending = sum(1 for row in mine.upcoming
+                  if row.status == "pending" and row.booking_status not in ("cancelled", "done"))
+    return render_template("staffing/mine.html", upcoming=mine.upcoming, past=mine.past,
+                           others=mine.others, pending=pending,
                            decline_form=decline_form or DeclineForm(), failed_id=failed_id), status
 
 
