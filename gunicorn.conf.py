@@ -12,9 +12,18 @@ worker_class = "sync"
 timeout = int(os.environ.get("AEPLAN_WORKER_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 2
-# Recycle workers now and then so that memory stays flat over weeks.
-max_requests = 2000
-max_requests_jitter = 200
+# Load the app once in the master and fork the workers from it: a worker that is
+# recycled (below) or replaced after a crash is serving again in milliseconds, and the
+# workers share the loaded code's memory. post_fork drops any database connection the
+# master made, so no two processes ever share one.
+preload_app = True
+# Recycle workers now and then so that memory stays flat over weeks. Not too often: at
+# 2,000 requests, workers restarted every second or two under load and each restart
+# (before preloading) stalled requests for half a second, the whole of the p95.
+max_requests = 20000
+max_requests_jitter = 2000
+# The heartbeat file on a RAM disk: on a slow or busy disk it can stall a worker.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # The app writes one JSON line per request (logger "aeplan.request", feed tokens
 # redacted); gunicorn's own access log would print tokens, so it stays off.
 accesslog = None
@@ -23,3 +32,12 @@ loglevel = os.environ.get("AEPLAN_LOG_LEVEL", "info")
 # Behind a TLS-terminating proxy on the same host.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_line = 8190
+
+
+def post_fork(server, worker):
+    from aeplan.extensions import db
+
+    app = worker.app.wsgi()
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose(close=False)
