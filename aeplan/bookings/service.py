@@ -413,13 +413,29 @@ def bookings_between(viewer: User, start: datetime, end: datetime, *,
     return list(db.session.scalars(stmt))
 
 
-def client_bookings(client: Client, viewer: User, *, limit: int = 50) -> list[Booking]:
-    """The client's latest and upcoming bookings for its detail page."""
-    return list(db.session.scalars(
-        select(Booking).where(Booking.client_id == client.id, booking_visibility(viewer))
-        .options(joinedload(Booking.owner))
-        .order_by(Booking.starts_at.desc()).limit(limit)
-    ))
+@dataclass
+class ClientBookings:
+    upcoming: list[Booking]  # soonest first
+    recent: list[Booking]  # latest first
+    total: int  # all the client's bookings, up to COUNT_LIMIT
+    more: bool  # the count stopped at COUNT_LIMIT
+
+
+def client_bookings(client: Client, viewer: User, *, upcoming: int = 10,
+                    recent: int = 15) -> ClientBookings:
+    """The client's next and latest bookings for its page; the bookings list has all."""
+    now = now_utc()
+    base = (select(Booking).where(Booking.client_id == client.id, booking_visibility(viewer))
+            .options(joinedload(Booking.owner).load_only(User.id, User.name)))
+    ahead = db.session.scalars(base.where(Booking.starts_at >= now)
+                               .order_by(Booking.starts_at, Booking.id).limit(upcoming)).all()
+    behind = db.session.scalars(base.where(Booking.starts_at < now)
+                                .order_by(Booking.starts_at.desc(), Booking.id.desc())
+                                .limit(recent)).all()
+    counted = db.session.scalar(select(func.count()).select_from(
+        base.with_only_columns(Booking.id).options().limit(COUNT_LIMIT + 1).subquery()))
+    return ClientBookings(list(ahead), list(behind), min(counted, COUNT_LIMIT),
+                          counted > COUNT_LIMIT)
 
 
 def recent_answers(viewer: User, *, days: int = 7, limit: int = 10) -> list[BookingChange]:

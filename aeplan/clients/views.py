@@ -74,13 +74,17 @@ def create():
 @bp.get("/<int:client_id>")
 def detail(client_id: int):
     client = or_abort(lambda: service.get_client(current_user, client_id))
+    return _detail_page(client, ContactForm())
+
+
+def _detail_page(client, contact_form, status=200):
     return render_template(
         "clients/detail.html", client=client,
         bookings=client_bookings(client, current_user),
         can_edit=can_edit_client(current_user, client),
-        contact_form=ContactForm(), trips=trips_for_client(client, current_user),
+        contact_form=contact_form, trips=trips_for_client(client, current_user),
         feed=_client_feed(client),
-    )
+    ), status
 
 
 def _client_feed(client):
@@ -134,8 +138,4 @@ def add_contact(client_id: int):
     if contact is not None:
         flash(_("Contact added."), "success")
         return redirect(url_for("clients.detail", client_id=client.id) + "#contacts", 303)
-    client = service.get_client(current_user, client_id)
-    return render_template(
-        "clients/detail.html", client=client, bookings=client_bookings(client, current_user),
-        can_edit=True, contact_form=form, trips=trips_for_client(client, current_user),
-    ), status
+    return _detail_page(service.get_client(current_user, client_id), form, status)

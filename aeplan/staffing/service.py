@@ -237,6 +237,8 @@ def week_minutes(user_ids: Iterable[int], week_start: datetime) -> dict[int, int
                Assignment.status != "declined", Booking.status != "cancelled",
                Assignment.busy_starts_at < week_end,
                Assignment.busy_starts_at > week_start - MAX_BUSY_SPAN,
+               # Implied by the booking's end, but answered from the index.
+               Assignment.busy_ends_at > week_start,
                Booking.ends_at > week_start)
     )
     for user_id, starts_at, ends_at in rows:
