@@ -80,9 +80,11 @@ def bookable_clients(actor: User) -> list[Client]:
     return list(db.session.scalars(stmt))
 
 
-def account_executives() -> list[User]:
-    return list(db.session.scalars(
-        select(User).where(User.role == "ae", User.active.is_(True)).order_by(User.name)
+def account_executives() -> list:
+    """Active AEs as (id, name) rows, for choosers and filters on many pages."""
+    return list(db.session.execute(
+        select(User.id, User.name).where(User.role == "ae", User.active.is_(True))
+        .order_by(User.name)
     ))
 
 
