@@ -93,6 +93,13 @@ def _translations():
     return translations
 
 
+def text(msgid: str, **variables) -> str:
+    """gettext for helpers that run per row: Flask-Babel's own looks up the request's
+    catalogue on every call."""
+    translated = _translations().ugettext(msgid)
+    return translated % variables if variables else translated
+
+
 def _zone() -> ZoneInfo:
     if "aeplan_zone" not in g:
         g.aeplan_zone = ZoneInfo(str(get_timezone()))
@@ -195,20 +202,20 @@ def hours(minutes: int) -> str:
 def suggestion_reason(s) -> str:
     """One line saying why a person ranks where they do."""
     if s.clashes:
-        zone = str(get_timezone())
+        zone = _zone().key
         parts = []
         for c in s.clashes[:2]:
             if c.kind == "time_off":
-                parts.append(gettext("time off") + (f" ({c.reason})" if c.reason else ""))
+                parts.append(text("time off") + (f" ({c.reason})" if c.reason else ""))
             else:
-                parts.append(gettext("on “%(title)s” %(start)s–%(end)s",
-                                     title=c.title, start=time_in(c.starts_at, zone),
-                                     end=time_in(c.ends_at, zone)))
+                parts.append(text("on “%(title)s” %(start)s–%(end)s",
+                                  title=c.title, start=time_in(c.starts_at, zone),
+                                  end=time_in(c.ends_at, zone)))
         return ", ".join(parts)
-    bits = [gettext("free")]
+    bits = [text("free")]
     if s.wanted_skills:
-        bits.append(gettext("%(n)s of %(m)s skills", n=len(s.matched_skills), m=s.wanted_skills))
-    bits.append(gettext("%(h)s this week", h=hours(s.week_minutes)))
+        bits.append(text("%(n)s of %(m)s skills", n=len(s.matched_skills), m=s.wanted_skills))
+    bits.append(text("%(h)s this week", h=hours(s.week_minutes)))
     return ", ".join(bits)
 
 

@@ -155,9 +155,12 @@ def seed(url: str, n_bookings: int, n_assignments: int) -> dict:
         db.session.commit()
         # Statistics for the planner and, on PostgreSQL, the visibility map that lets it
         # answer from an index alone: what autovacuum gives a database in service.
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE" if db.engine.dialect.name == "postgresql"
-                              else "ANALYZE"))
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE"))
+        else:
+            db.session.execute(text("ANALYZE"))
+            db.session.commit()
         seconds = time.perf_counter() - t0
 
         # What the load uses: an AE with a busy week, one of their future bookings,

@@ -692,6 +692,20 @@ def test_suggestions_for_another_discipline(crowd, ae):
     assert service.suggestions(target, "other", viewer=ae) == []
 
 
+def test_ranking_several_disciplines_at_once_matches_one_at_a_time(crowd, ae, count_queries):
+    target, people = crowd
+    alone = {d: [(s.user.name, s.is_free, s.week_minutes, s.matched_skills)
+                 for s in service.suggestions(target, d, viewer=ae)]
+             for d in ("technical", "creative", "other")}
+    with count_queries() as queries:
+        together = service.ranked_suggestions(target, ["technical", "creative", "other"],
+                                              viewer=ae)
+    assert {d: [(s.user.name, s.is_free, s.week_minutes, s.matched_skills) for s in ranked]
+            for d, ranked in together.items()} == alone
+    assert queries() <= 4  # people, clashes, time off, week load: not per discipline
+    assert service.ranked_suggestions(target, [], viewer=ae) == {}
+
+
 def test_suggestions_list_people_on_time_off_as_busy(crowd, ae):
     target, people = crowd
     db.session.add(TimeOff(user_id=people["ana"].id, starts_at=at(0, day=1),

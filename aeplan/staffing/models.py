@@ -38,7 +38,11 @@ class Assignment(db.Model):
 
     __table_args__ = (
         UniqueConstraint("booking_id", "user_id", name="uq_assignments_booking_user"),
-        Index("ix_assignments_user_busy", "user_id", "busy_starts_at"),
+        # A person's busy spans in time order, with what a conflict check tests, so
+        # that only real clashes are read from the table; (busy_starts_at, id) is the
+        # order "my assignments" walks.
+        Index("ix_assignments_user_busy", "user_id", "busy_starts_at", "id", "busy_ends_at",
+              "status", "removed_at"),
         Index("ix_assignments_booking_id", "booking_id"),
     )
 

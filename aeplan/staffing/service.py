@@ -213,15 +213,6 @@ def needing_staff(viewer: User, *, limit: int = 50) -> list[Booking]:
     return list(db.session.scalars(stmt))
 
 
-def candidates(discipline: str, *, exclude: Iterable[int] = ()) -> list[User]:
-    stmt = select(User).where(User.role == "support", User.active.is_(True),
-                              User.discipline == discipline).order_by(User.name)
-    exclude = list(exclude)
-    if exclude:
-        stmt = stmt.where(User.id.not_in(exclude))
-    return list(db.session.scalars(stmt))
-
-
 def week_minutes(user_ids: Iterable[int], week_start: datetime) -> dict[int, int]:
     """Minutes each person is booked in the week starting `week_start` (active assignments
     on bookings that are not cancelled), counting only the part inside the week."""
@@ -250,15 +241,27 @@ def week_minutes(user_ids: Iterable[int], week_start: datetime) -> dict[int, int
 def suggestions(booking: Booking, discipline: str, *, viewer: User) -> list[Suggestion]:
     """Support staff of `discipline` ranked for `booking`: free first, then most matching
     skills, then the lightest week, then by name. A fixed number of queries."""
+    return ranked_suggestions(booking, [discipline], viewer=viewer)[discipline]
+
+
+def ranked_suggestions(booking: Booking, disciplines: Iterable[str], *,
+                       viewer: User) -> dict[str, list[Suggestion]]:
+    """suggestions() for several disciplines at once, in the queries of one: the booking
+    page ranks every discipline it is short of."""
     require_edit_booking(viewer, booking)
-    if discipline not in STAFF_DISCIPLINES:
+    disciplines = list(disciplines)
+    if any(d not in STAFF_DISCIPLINES for d in disciplines):
         raise Invalid("Unknown discipline.", field="role")
+    out: dict[str, list[Suggestion]] = {d: [] for d in disciplines}
+    if not disciplines:
+        return out
     # Whoever is on the booking, or declined it, is not suggested for it again.
-    on_booking = db.session.scalars(
-        select(Assignment.user_id).where(Assignment.booking_id == booking.id,
-                                         Assignment.removed_at.is_(None))
-    ).all()
-    people = candidates(discipline, exclude=on_booking)
+    on_booking = select(Assignment.user_id).where(Assignment.booking_id == booking.id,
+                                                  Assignment.removed_at.is_(None))
+    people = list(db.session.scalars(
+        select(User).where(User.role == "support", User.active.is_(True),
+                           User.discipline.in_(disciplines), User.id.not_in(on_booking))
+        .order_by(User.name)))
     ids = [p.id for p in people]
     clashes = find_clashes(ids, booking.busy_starts_at, booking.busy_ends_at,
                            exclude_booking_id=booking.id)
@@ -266,15 +269,15 @@ def suggestions(booking: Booking, discipline: str, *, viewer: User) -> list[Sugg
     monday = local_day - timedelta(days=local_day.weekday())
     load = week_minutes(ids, day_start_utc(monday, booking.timezone))
     wanted = [s.lower() for s in booking.skill_list]
-    result = []
     for person in people:
         have = {s.lower(): s for s in person.skill_list}
         matched = [have[s] for s in wanted if s in have]
-        result.append(Suggestion(person, clashes[person.id], matched, len(wanted),
-                                 load[person.id]))
-    result.sort(key=lambda s: (not s.is_free, -len(s.matched_skills), s.week_minutes,
-                               s.user.name))
-    return result
+        out[person.discipline].append(Suggestion(person, clashes[person.id], matched,
+                                                 len(wanted), load[person.id]))
+    for ranked in out.values():
+        ranked.sort(key=lambda s: (not s.is_free, -len(s.matched_skills), s.week_minutes,
+                                   s.user.name))
+    return out
 
 
 def _zone(name: str):

@@ -28,8 +28,11 @@ def _signed_in():
     pass
 
 
-def booking_page(booking_id: int, *, assign_form=None, status: int = 200):
-    """The booking page with its staffing panel; shared with bookings.detail."""
+def booking_page(booking_id: int, *, assign_form=None, status: int = 200,
+                 discipline: str | None = None):
+    """The booking page with its staffing panel; shared with bookings.detail. It ranks
+    staff for every discipline the booking is short of, or for `discipline` alone (the
+    refused assignment's)."""
     from aeplan.bookings.forms import CancelForm, StatusForm
 
     booking = or_abort(lambda: bookings.get_booking(current_user, booking_id,
@@ -38,9 +41,9 @@ def booking_page(booking_id: int, *, assign_form=None, status: int = 200):
     can_staff = service.can_staff(current_user, booking)
     suggested = {}
     if can_staff:
-        for discipline in staffing.short:
-            suggested[discipline] = service.suggestions(booking, discipline,
-                                                        viewer=current_user)[:5]
+        short = [d for d in staffing.short if discipline in (None, d)]
+        suggested = {d: ranked[:5] for d, ranked in service.ranked_suggestions(
+            booking, short, viewer=current_user).items()}
     return render_template(
         "bookings/detail.html", booking=booking,
         can_edit=can_edit_booking(current_user, booking), can_staff=can_staff,
@@ -72,7 +75,8 @@ def assign(booking_id: int):
         flash(_("%(name)s assigned. They will see it under their assignments.",
                 name=result.user.name), "success")
         return redirect(url_for("bookings.detail", booking_id=booking_id) + "#staff", 303)
-    return booking_page(booking_id, assign_form=form, status=status)
+    role = form.role.data if form.role.data in STAFF_DISCIPLINES else None
+    return booking_page(booking_id, assign_form=form, status=status, discipline=role)
 
 
 @bp.get("/bookings/<int:booking_id>/staff")
