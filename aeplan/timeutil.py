@@ -5,7 +5,9 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Integer
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from aeplan.errors import Invalid
@@ -111,3 +113,30 @@ def day_start_utc(day: date, zone_name: str) -> datetime:
 
 def monday_of(day: date) -> date:
     return day - timedelta(days=day.weekday())
+
+
+# --- time arithmetic in SQL, for sums the database should do -----------------------------
+
+class minutes_inside(FunctionElement):
+    """Whole minutes of [start, end) that fall inside [window_start, window_end), for rows
+    known to overlap the window: minutes_inside(start, end, window_start, window_end).
+    Pass the window as UTCDateTime literals so that both databases compare like with
+    like (SQLite stores these columns as ISO text, which sorts as time does)."""
+    type = Integer()
+    inherit_cache = True
+    name = "minutes_inside"
+
+
+@compiles(minutes_inside, "sqlite")
+def _minutes_inside_sqlite(element, compiler, **kw):
+    start, end, low, high = (compiler.process(c, **kw) for c in element.clauses)
+    # strftime('%s') is whole seconds since the epoch; integer division floors.
+    return (f"((CAST(strftime('%s', min({end}, {high})) AS INTEGER) - "
+            f"CAST(strftime('%s', max({start}, {low})) AS INTEGER)) / 60)")
+
+
+@compiles(minutes_inside, "postgresql")
+def _minutes_inside_postgresql(element, compiler, **kw):
+    start, end, low, high = (compiler.process(c, **kw) for c in element.clauses)
+    return (f"CAST(FLOOR(EXTRACT(EPOCH FROM (LEAST({end}, {high}) - "
+            f"GREATEST({start}, {low}))) / 60) AS INTEGER)")

@@ -1013,3 +1013,37 @@ def test_utilisation_runs_a_fixed_number_of_queries(make_user, book, assign, man
     few = measure()
     add(10)
     assert measure() == few
+
+
+def test_week_load_counts_only_the_minutes_inside_the_week(make_user, make_client,
+                                                           make_booking, assign):
+    """The database sums each person's minutes; bookings across either edge of the week
+    count their part inside it, and what does not take the person's time counts nothing."""
+    week = datetime(2026, 12, 7, tzinfo=UTC)  # a Monday, midnight UTC
+    end = week + timedelta(days=7)
+    person, other = make_user("support"), make_user("support")
+    client = make_client()
+
+    def on(starts, ends, who=person, **over):
+        booking = make_booking(client, starts_at=starts, ends_at=ends,
+                               **{k: v for k, v in over.items() if k in ("status", "kind",
+                                                                        "travel_buffer_minutes")})
+        assign(booking, who, **{k: v for k, v in over.items()
+                                if k in ("status", "removed_at")})
+
+    on(week - timedelta(hours=1), week + timedelta(minutes=45))  # 45 inside
+    on(week + timedelta(days=2), week + timedelta(days=2, hours=2))  # 120
+    on(end - timedelta(minutes=30), end + timedelta(hours=2))  # 30 inside
+    on(week + timedelta(days=3, seconds=30), week + timedelta(days=3, minutes=10))  # 9.5 -> 9
+    # A visit starting as the week ends: its travel time starts inside, it does not.
+    on(end, end + timedelta(hours=3), kind="visit", travel_buffer_minutes=60)
+    on(week + timedelta(days=1), week + timedelta(days=1, hours=5), status="declined")
+    on(week + timedelta(days=4), week + timedelta(days=4, hours=5),
+       removed_at=week - timedelta(days=3))
+    on(week + timedelta(days=5), week + timedelta(days=5, hours=5), status="cancelled")
+    on(week - timedelta(days=8), week - timedelta(days=7, hours=20))  # the week before
+    on(week + timedelta(days=1), week + timedelta(days=1, hours=1), who=other)  # 60
+
+    nobody = make_user("support")
+    assert service.week_minutes([person.id, other.id, nobody.id], week) == {
+        person.id: 45 + 120 + 30 + 9, other.id: 60, nobody.id: 0}
