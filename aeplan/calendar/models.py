@@ -28,7 +28,9 @@ class FeedCache(db.Model):
     version: Mapped[str] = mapped_column(String(40))  # data version and the day
     etag: Mapped[str] = mapped_column(String(80))
     last_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    body: Mapped[bytes] = mapped_column(LargeBinary)
+    # Gzipped only: a whole feed is ~300 KB of iCalendar but ~25 KB gzipped, and
+    # PostgreSQL sends bytea as hex text, so the plain bytes took ten times as long to
+    # read (2.9 ms against 0.24 ms) as gzipped ones take to read and unpack.
     body_gzip: Mapped[bytes] = mapped_column(LargeBinary)
 
 

@@ -196,8 +196,12 @@ def resolve_token(token: str, key: bytes) -> Feed | None:
 class FeedBody:
     etag: str
     last_modified: datetime
-    body: bytes | None = None
     body_gzip: bytes | None = None
+
+    @property
+    def body(self) -> bytes | None:
+        """The plain bytes, for clients that do not take gzip."""
+        return gzip.decompress(self.body_gzip) if self.body_gzip is not None else None
 
 
 def _version_key(value: int | None) -> str:
@@ -355,7 +359,7 @@ def feed_body(feed: Feed, *, base_url: str) -> FeedBody:
     version = _version()
     row = db.session.get(FeedCache, feed.cache_key)
     if row is not None and row.version == version:
-        return FeedBody(row.etag, row.last_modified, row.body, row.body_gzip)
+        return FeedBody(row.etag, row.last_modified, row.body_gzip)
     old_etag, old_modified = (row.etag, row.last_modified) if row else (None, None)
     body, fresh = build_feed(feed, base_url=base_url)
     etag = hashlib.sha256(body).hexdigest()[:40]
@@ -365,11 +369,11 @@ def feed_body(feed: Feed, *, base_url: str) -> FeedBody:
     if old_modified and modified < old_modified:
         modified = old_modified
     body_gzip = gzip.compress(body, compresslevel=6, mtime=0)
-    _store(feed.cache_key, version, etag, modified, body, body_gzip, fresh)
-    return FeedBody(etag, modified, body, body_gzip)
+    _store(feed.cache_key, version, etag, modified, body_gzip, fresh)
+    return FeedBody(etag, modified, body_gzip)
 
 
-def _store(key, version, etag, modified, body, body_gzip, fresh) -> None:
+def _store(key, version, etag, modified, body_gzip, fresh) -> None:
     """Write the caches in a short write transaction of their own; a failure (another
     worker writing the same row) costs nothing but a rebuild later."""
     db.session.rollback()  # end the read transaction before writing
@@ -378,10 +382,10 @@ def _store(key, version, etag, modified, body, body_gzip, fresh) -> None:
         row = db.session.get(FeedCache, key)
         if row is None:
             db.session.add(FeedCache(key=key, version=version, etag=etag,
-                                     last_modified=modified, body=body, body_gzip=body_gzip))
+                                     last_modified=modified, body_gzip=body_gzip))
         else:
             row.version, row.etag, row.last_modified = version, etag, modified
-            row.body, row.body_gzip = body, body_gzip
+            row.body_gzip = body_gzip
         for booking_id, (digest, event_body) in fresh.items():
             db.session.merge(EventCache(booking_id=booking_id, digest=digest, body=event_body))
         db.session.commit()
