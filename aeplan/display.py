@@ -208,7 +208,7 @@ def suggestion_reason(s) -> str:
         parts = []
         for c in s.clashes[:2]:
             if c.kind == "time_off":
-                parts.append(text("time off") + (f" ({c.reason})" if c.reason else ""))
+                parts.append(text("time off") + (f" ({c.title})" if c.title else ""))
             else:
                 parts.append(text("on “%(title)s” %(start)s–%(end)s",
                                   title=c.title, start=time_in(c.starts_at, zone),

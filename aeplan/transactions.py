@@ -59,8 +59,8 @@ def lock_booking(booking) -> None:
     of one booking then happen one after the other. Lock bookings before people."""
     from aeplan.bookings.models import Booking
 
-    db.session.execute(select(Booking.id).where(Booking.id == booking.id).with_for_update())
-    db.session.refresh(booking)
+    db.session.execute(select(Booking).where(Booking.id == booking.id).with_for_update()
+                       .execution_options(populate_existing=True))
 
 
 def lock_people(user_ids: Iterable[int]) -> None:

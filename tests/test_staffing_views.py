@@ -209,6 +209,17 @@ def test_find_staff_ranks_people_with_one_line_reasons(login_as, ae, booking, ca
     assert html.count('name="user_id"') == 2
 
 
+def test_find_staff_gives_time_off_as_the_reason(login_as, ae, booking, candidates):
+    sam, fay, bo = candidates
+    db.session.add(TimeOff(user_id=fay.id, starts_at=booking.starts_at - timedelta(days=1),
+                           ends_at=booking.ends_at + timedelta(days=1), reason="Parental leave"))
+    db.session.commit()
+    response = login_as(ae).get(f"/bookings/{booking.id}/staff?role=technical")
+    assert response.status_code == 200
+    assert "time off (Parental leave)" in text(response).split("Fay Free")[1]
+    assert response.get_data(as_text=True).count('name="user_id"') == 1  # Sam alone
+
+
 def test_find_staff_by_discipline(login_as, ae, booking, candidates):
     response = login_as(ae).get(f"/bookings/{booking.id}/staff?role=creative")
     assert response.status_code == 200

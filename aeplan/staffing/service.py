@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import Integer, and_, cast, func, literal, null, or_, select, union_all
 from sqlalchemy.orm import joinedload
 
 from aeplan.auth.models import User
@@ -91,15 +91,16 @@ class Staffing:
 
 def find_clashes(user_ids: Iterable[int], busy_start: datetime, busy_end: datetime, *,
                  exclude_booking_id: int | None = None) -> dict[int, list[Clash]]:
-    """For each person, what makes them busy during [busy_start, busy_end). Two queries,
-    each an index range scan per person whatever the size of the history."""
+    """For each person, what makes them busy during [busy_start, busy_end), in time order.
+    One query: the bookings they are on and their time off, each an index range scan per
+    person whatever the size of the history."""
     ids = list(set(user_ids))
     out: dict[int, list[Clash]] = {uid: [] for uid in ids}
     if not ids:
         return out
-    stmt = (
-        select(Assignment.user_id, Booking.id, Booking.title, Booking.starts_at,
-               Booking.ends_at, Client.name)
+    bookings = (
+        select(literal("booking").label("kind"), Assignment.user_id, Booking.id,
+               Booking.title, Booking.starts_at, Booking.ends_at, Client.name)
         .join(Booking, Assignment.booking_id == Booking.id)
         .join(Client, Booking.client_id == Client.id)
         .where(
@@ -111,15 +112,12 @@ def find_clashes(user_ids: Iterable[int], busy_start: datetime, busy_end: dateti
             Assignment.busy_ends_at > busy_start,
             Booking.status != "cancelled",
         )
-        .order_by(Booking.starts_at)
     )
     if exclude_booking_id is not None:
-        stmt = stmt.where(Assignment.booking_id != exclude_booking_id)
-    for user_id, booking_id, title, starts_at, ends_at, client in db.session.execute(stmt):
-        out[user_id].append(Clash(user_id, "booking", starts_at, ends_at, title, client,
-                                  booking_id))
-    time_off = db.session.execute(
-        select(TimeOff.user_id, TimeOff.starts_at, TimeOff.ends_at, TimeOff.reason)
+        bookings = bookings.where(Assignment.booking_id != exclude_booking_id)
+    time_off = (
+        select(literal("time_off"), TimeOff.user_id, cast(null(), Integer), TimeOff.reason,
+               TimeOff.starts_at, TimeOff.ends_at, literal(""))
         .where(
             TimeOff.user_id.in_(ids),
             TimeOff.cancelled_at.is_(None),
@@ -127,10 +125,11 @@ def find_clashes(user_ids: Iterable[int], busy_start: datetime, busy_end: dateti
             TimeOff.starts_at > busy_start - MAX_TIME_OFF,
             TimeOff.ends_at > busy_start,
         )
-        .order_by(TimeOff.starts_at)
     )
-    for user_id, starts_at, ends_at, reason in time_off:
-        out[user_id].append(Clash(user_id, "time_off", starts_at, ends_at, reason))
+    both = union_all(bookings, time_off).subquery()
+    rows = db.session.execute(select(both).order_by(both.c.starts_at, both.c.kind))
+    for kind, user_id, booking_id, title, starts_at, ends_at, client in rows:
+        out[user_id].append(Clash(user_id, kind, starts_at, ends_at, title, client, booking_id))
     return out
 
 
