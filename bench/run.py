@@ -8,9 +8,11 @@ It seeds 60 AEs, 240 support staff, 3,000 clients, 100,000 bookings over three y
 150,000 assignments, starts gunicorn, signs in as each role through the real login form
 and drives every endpoint with wrk (Debian package `wrk`) over loopback. For each it
 prints requests per second, p50, p95, SQL queries per request (from X-Query-Count) and
-the throughput as a fraction of the trivial route /livez measured in the same run; the
-query counts are also sampled with only 1,000 bookings, to show they do not grow. It
-writes bench/results.json.
+the throughput as a fraction of the trivial route /livez: each endpoint's load runs in
+three rounds, each right after a run of /livez, and the median of the three ratios is
+given, since this machine's speed drifts over minutes. The query counts are also
+sampled with only 1,000 bookings, to show they do not grow. It writes
+bench/results.json.
 """
 from __future__ import annotations
 
@@ -347,6 +349,35 @@ def wrk(base: str, endpoint: dict, seconds: int, connections: int) -> dict:
     return report
 
 
+ROUNDS = 3
+
+
+def interleaved(base: str, trivial: dict, endpoint: dict, seconds: int,
+                connections: int) -> dict:
+    """The endpoint's load, split into ROUNDS runs each right after a run of the trivial
+    route, so that each ratio compares two runs a few seconds apart: this machine's
+    speed drifts by a fifth over minutes. Returns the totals, the median of the rounds'
+    p50, the worst round's p95 and the median of the rounds' ratios."""
+    share = max(1, round(seconds / ROUNDS))
+    rounds = []
+    for _ in range(ROUNDS):
+        reference = wrk(base, trivial, share, connections)
+        measured = wrk(base, endpoint, share, connections)
+        rounds.append((reference, measured))
+    ratios = sorted(ref["rps"] / got["rps"] for ref, got in rounds)
+    runs = [got for _, got in rounds]
+    requests = sum(r["requests"] for r in runs)
+    duration = sum(r["duration_us"] for r in runs)
+    return dict(requests=requests, duration_us=duration, rps=requests / (duration / 1e6),
+                p50_us=sorted(r["p50_us"] for r in runs)[ROUNDS // 2],
+                p95_us=max(r["p95_us"] for r in runs),
+                errors=sum(r["errors"] for r in runs),
+                other_status=sum(r["other_status"] for r in runs),
+                status_seen=runs[0]["status_seen"],
+                vs_trivial=ratios[ROUNDS // 2],
+                rounds=[dict(trivial_rps=ref["rps"], rps=got["rps"]) for ref, got in rounds])
+
+
 def worker_rss_mb(server: subprocess.Popen) -> list[float]:
     out = subprocess.run(["ps", "-o", "pid=,rss=", "--ppid", str(server.pid)],
                          capture_output=True, text=True).stdout
@@ -364,7 +395,9 @@ def measure(url: str, size: int, assignments: int, *, load: bool, seconds: int,
             ("ae", info["ae_email"]), ("support", info["support_email"]),
             ("manager", "manager@bench.test"))}
         results = []
-        for endpoint in endpoints(info, sessions):
+        listed = endpoints(info, sessions)
+        trivial = listed[0]
+        for endpoint in listed:
             endpoint["base"] = base
             status, queries = sample(endpoint)
             sample(endpoint)
@@ -372,7 +405,7 @@ def measure(url: str, size: int, assignments: int, *, load: bool, seconds: int,
             row = dict(name=endpoint["name"], status=status, queries=queries)
             if load:
                 print(f"  {endpoint['name']} ...", flush=True)
-                row.update(wrk(base, endpoint, seconds, connections))
+                row.update(interleaved(base, trivial, endpoint, seconds, connections))
             results.append(row)
         rss = worker_rss_mb(server)
     finally:
@@ -395,7 +428,6 @@ def main() -> None:
     small = measure(engine_url(), 1000, 1500, load=False, seconds=0, connections=0)
     big = measure(engine_url(), args.bookings, args.assignments, load=True,
                   seconds=args.seconds, connections=args.connections)
-    trivial = big["results"][0]["rps"]
     small_queries = {r["name"]: r["queries"] for r in small["results"]}
     dialect = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
     print(f"\nAE Plan on {dialect}, gunicorn 2 workers, {args.bookings:,} bookings, "
@@ -412,7 +444,7 @@ def main() -> None:
             warn = (f"  !! wrk saw HTTP {r['status_seen']}, {r['other_status']} other statuses,"
                     f" {r['errors']} errors")
         print(f"{r['name']:<36}{r['rps']:>8.0f}{r['p50_us'] / 1000:>8.1f}"
-              f"{r['p95_us'] / 1000:>8.1f}{'1/' + format(trivial / r['rps'], '.1f'):>11}"
+              f"{r['p95_us'] / 1000:>8.1f}{'1/' + format(r['vs_trivial'], '.1f'):>11}"
               f"{r['queries']:>9}{small_queries.get(r['name'], -1):>6}{warn}")
     print(f"worker resident memory: {', '.join(f'{m} MB' for m in big['worker_rss_mb'])}")
     out = ROOT / "bench" / "results.json"

@@ -2,9 +2,9 @@
 cancelling, status changes, who may do what, and the filtered, paginated list."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 import html
 import re
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from types import SimpleNamespace
 
