@@ -174,13 +174,16 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_write_transactions(app: Flask) -> None:
-    """Every POST runs in a write transaction from its first query (see aeplan.transactions)."""
-    from aeplan.transactions import begin_write
+    """Every POST runs in a write transaction from its first query, every other request
+    as reads (see aeplan.transactions)."""
+    from aeplan.transactions import begin_read, begin_write
 
     @app.before_request
     def writes_begin_early():
         if request.method == "POST":
             begin_write()
+        else:
+            begin_read()
 
 
 def register_observability(app: Flask) -> None:

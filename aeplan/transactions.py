@@ -54,6 +54,20 @@ def begin_write() -> None:
     session.connection(execution_options=options)
 
 
+def begin_read() -> None:
+    """Start a read-only request's unit of work. On PostgreSQL its statements run in
+    autocommit mode: under READ COMMITTED each statement sees its own snapshot anyway, so
+    a transaction around a page's reads adds nothing but the BEGIN and ROLLBACK round
+    trips (two of the three statements of a feed revalidation). Writes that a read
+    request makes (the feed cache) end this unit first and open their own transaction
+    with begin_write(). SQLite's reads keep their BEGIN DEFERRED: one consistent view
+    of the file, at no cost in round trips."""
+    session = db.session()
+    if session.in_transaction() or db.engine.dialect.name != "postgresql":
+        return
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def lock_booking(booking) -> None:
     """Lock the booking's row (PostgreSQL) and read it afresh: staffing changes and moves
     of one booking then happen one after the other. Lock bookings before people."""

@@ -790,6 +790,16 @@ def test_staffing_for_counts_per_discipline(book, assign, make_user, count_queri
     assert (sb.active["technical"], sb.accepted["technical"]) == (1, 0)
     assert service.understaffed([a, b]) == [a]
     assert service.staffing_for([]) == {}
+    # From assignments already loaded, the same counts without a query.
+    for booking, expected in ((a, sa), (b, sb)):
+        loaded = service.assignments_for_booking(booking)
+        with count_queries() as n:
+            mine = service.staffing_of(booking, loaded)
+        assert n() == 0
+        def counts(x):
+            return (x.short, {k: v for k, v in x.active.items() if v},
+                    {k: v for k, v in x.accepted.items() if v}, x.declined)
+        assert counts(mine) == counts(expected)
 
 
 def test_needing_staff_puts_key_accounts_first_then_the_soonest(make_client, make_booking, ae,

@@ -174,6 +174,23 @@ def staffing_for(bookings: Iterable[Booking]) -> dict[int, Staffing]:
     return out
 
 
+def staffing_of(booking: Booking, assignments: Iterable[Assignment]) -> Staffing:
+    """staffing_for() for one booking whose assignments are already loaded."""
+    staffing = Staffing(needed={"technical": booking.needs_technical,
+                                "creative": booking.needs_creative,
+                                "other": booking.needs_other})
+    for a in assignments:
+        if a.removed_at is not None:
+            continue
+        if a.status == "declined":
+            staffing.declined += 1
+            continue
+        staffing.active[a.role] += 1
+        if a.status == "accepted":
+            staffing.accepted[a.role] += 1
+    return staffing
+
+
 def assignments_for_booking(booking: Booking) -> list[Assignment]:
     """Everyone ever put on the booking (removed ones too), people loaded."""
     return list(db.session.scalars(

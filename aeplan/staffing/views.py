@@ -37,7 +37,8 @@ def booking_page(booking_id: int, *, assign_form=None, status: int = 200,
 
     booking = or_abort(lambda: bookings.get_booking(current_user, booking_id,
                                                     with_history=True))
-    staffing = service.staffing_for([booking])[booking.id]
+    assignments = service.assignments_for_booking(booking)
+    staffing = service.staffing_of(booking, assignments)
     can_staff = service.can_staff(current_user, booking)
     suggested = {}
     if can_staff:
@@ -48,7 +49,7 @@ def booking_page(booking_id: int, *, assign_form=None, status: int = 200,
         "bookings/detail.html", booking=booking,
         can_edit=can_edit_booking(current_user, booking), can_staff=can_staff,
         cancel_form=CancelForm(), status_form=StatusForm(status=booking.status),
-        assignments=service.assignments_for_booking(booking), staffing=staffing,
+        assignments=assignments, staffing=staffing,
         suggested=suggested, assign_form=assign_form or AssignForm(),
         client_contacts=bookings.contacts_of(booking),
         reassign_form=ReassignForm(),
