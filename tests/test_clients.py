@@ -472,3 +472,29 @@ def test_unknown_client_is_404(client, ae, path):
 def test_posts_to_unknown_client_are_404(client, ae):
     assert client.post("/clients/999999/archive", data={"archived": "1"}).status_code == 404
     assert client.post("/clients/999999/contacts", data={"name": "X"}).status_code == 404
+
+
+@pytest.mark.parametrize("ahead, behind, shown", [
+    (12, 18, "All 30 bookings in the bookings list"),
+    (2, 1, "All 3 bookings in the bookings list"),
+    (0, 1, "The 1 booking in the bookings list"),
+])
+def test_detail_shows_next_and_recent_bookings_and_links_to_all(
+        client, ae, make_client, make_booking, ahead, behind, shown):
+    from datetime import timedelta
+
+    from aeplan.timeutil import now_utc
+
+    account = make_client(ae, name="Busy Client")
+    now = now_utc().replace(microsecond=0)
+    for i in range(ahead):
+        make_booking(account, title=f"Ahead {i:02d}", starts_at=now + timedelta(days=i + 1))
+    for i in range(behind):
+        make_booking(account, title=f"Behind {i:02d}", starts_at=now - timedelta(days=i + 1))
+    page = client.get(f"/clients/{account.id}").get_data(as_text=True)
+    assert shown in page
+    assert f'href="/bookings/?client={account.id}&amp;from="' in page
+    shown_ahead = re.findall(r"Ahead (\d\d)", page)
+    shown_behind = re.findall(r"Behind (\d\d)", page)
+    assert shown_ahead == [f"{i:02d}" for i in range(min(ahead, 10))]  # soonest first
+    assert shown_behind == [f"{i:02d}" for i in range(min(behind, 15))]  # latest first

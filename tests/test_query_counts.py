@@ -121,7 +121,7 @@ def test_pages_run_as_many_queries_for_500_bookings_as_for_10(
     deep = measure(browser, count_queries, [
         "/bookings/?after=20261208T090000Z-1", "/bookings/?after=20261210T120000Z-1",
         "/bookings/?before=20261211T090000Z-1"])
-    assert set(deep.values()) == {with_500["/bookings/"] + 1}  # + the probe for a prev page
+    assert set(deep.values()) == {with_500["/bookings/"]}
 
     # The pages really did show the bigger data set.
     listing = browser.get("/bookings/").get_data(as_text=True)

@@ -339,17 +339,15 @@ def parse_cursor(value: str | None) -> tuple[datetime, int] | None:
     return at, booking_id
 
 
-def _after(position: tuple[datetime, int], *, inclusive: bool = False):
+def _after(position: tuple[datetime, int]):
     at, booking_id = position
     # The plain range condition lets the planner start on the index at the cursor.
-    later = Booking.id >= booking_id if inclusive else Booking.id > booking_id
-    return and_(Booking.starts_at >= at, or_(Booking.starts_at > at, later))
+    return and_(Booking.starts_at >= at, or_(Booking.starts_at > at, Booking.id > booking_id))
 
 
-def _before(position: tuple[datetime, int], *, inclusive: bool = False):
+def _before(position: tuple[datetime, int]):
     at, booking_id = position
-    earlier = Booking.id <= booking_id if inclusive else Booking.id < booking_id
-    return and_(Booking.starts_at <= at, or_(Booking.starts_at < at, earlier))
+    return and_(Booking.starts_at <= at, or_(Booking.starts_at < at, Booking.id < booking_id))
 
 
 def list_bookings(viewer: User, filters: BookingFilters, *, after: str | None = None,
@@ -365,29 +363,26 @@ def list_bookings(viewer: User, filters: BookingFilters, *, after: str | None = 
         stmt.with_only_columns(Booking.id).order_by(None).limit(COUNT_LIMIT + 1).subquery()))
     total, more = min(counted, COUNT_LIMIT), counted > COUNT_LIMIT
     rows_stmt = stmt.options(joinedload(Booking.client), joinedload(Booking.owner))
-    keys = stmt.with_only_columns(Booking.starts_at)
     forward = (Booking.starts_at, Booking.id)
     backward = (Booking.starts_at.desc(), Booking.id.desc())
+    # A cursor names a row beside the page the reader came from, so the way back is
+    # offered without a query to check it; if those rows have gone since, the way back
+    # shows the first page (before) or says the list ends there (after).
     position = parse_cursor(before)
     if position is not None:
         rows = list(db.session.scalars(
             rows_stmt.where(_before(position)).order_by(*backward).limit(per_page + 1)))
-        has_earlier = len(rows) > per_page
+        has_earlier, has_later = len(rows) > per_page, True
         rows = rows[:per_page][::-1]
         if not has_earlier and len(rows) < per_page:
             # Back at the start with a short page: show a full first page instead.
             return list_bookings(viewer, filters, per_page=per_page)
-        has_later = db.session.scalar(keys.where(_after(position, inclusive=True))
-                                      .order_by(*forward).limit(1)) is not None
     else:
         position = parse_cursor(after)
         query = rows_stmt.where(_after(position)) if position is not None else rows_stmt
         rows = list(db.session.scalars(query.order_by(*forward).limit(per_page + 1)))
-        has_later = len(rows) > per_page
+        has_earlier, has_later = position is not None, len(rows) > per_page
         rows = rows[:per_page]
-        has_earlier = position is not None and db.session.scalar(
-            keys.where(_before(position, inclusive=True)).order_by(*backward).limit(1)
-        ) is not None
     return BookingPage(
         rows=rows, total=total, more=more,
         earlier=cursor_of(rows[0]) if rows and has_earlier else None,
@@ -433,7 +428,7 @@ def client_bookings(client: Client, viewer: User, *, upcoming: int = 10,
                                 .order_by(Booking.starts_at.desc(), Booking.id.desc())
                                 .limit(recent)).all()
     counted = db.session.scalar(select(func.count()).select_from(
-        base.with_only_columns(Booking.id).options().limit(COUNT_LIMIT + 1).subquery()))
+        base.with_only_columns(Booking.id).limit(COUNT_LIMIT + 1).subquery()))
     return ClientBookings(list(ahead), list(behind), min(counted, COUNT_LIMIT),
                           counted > COUNT_LIMIT)
 
