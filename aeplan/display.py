@@ -249,6 +249,25 @@ def money(minor: int, currency: str) -> str:
     return format_money(minor, currency, str(get_locale()))
 
 
+_SENTINEL = 987654321  # stands in for ids while a URL pattern is built
+_url_patterns: dict[tuple, str] = {}
+
+
+def row_url(endpoint: str, **ids: int) -> str:
+    """url_for() for a route whose variable parts are integer ids, from a pattern built
+    by url_for once per endpoint (and script root). Lists call it on every row, where
+    url_for's rule matching was about a tenth of a card's rendering."""
+    key = (endpoint, tuple(ids), request.script_root)
+    pattern = _url_patterns.get(key)
+    if pattern is None:
+        built = url_for(endpoint, **{name: _SENTINEL + n for n, name in enumerate(ids)})
+        built = built.replace("{", "{{").replace("}", "}}")
+        for n, name in enumerate(ids):
+            built = built.replace(str(_SENTINEL + n), "{" + name + "}")
+        pattern = _url_patterns[key] = built
+    return pattern.format(**{name: int(value) for name, value in ids.items()})
+
+
 def page_url(page: int | None, **cursor: str) -> str:
     """This page's URL with its filters kept and the position replaced: a page number,
     or a keyset cursor (`after=` / `before=`); page_url(None) is the first page."""
@@ -271,6 +290,7 @@ def register(app: Flask) -> None:
         newstyle=True)
     app.jinja_env.filters.update(label=label, dt=dt, day=day, when=when, hours=hours,
                                  reason=suggestion_reason, money=money)
-    app.jinja_env.globals.update(page_url=page_url, get_locale=get_locale, key_badge=key_badge,
-                                 status_badge=status_badge, short_badge=short_badge)
+    app.jinja_env.globals.update(page_url=page_url, row_url=row_url, get_locale=get_locale,
+                                 key_badge=key_badge, status_badge=status_badge,
+                                 short_badge=short_badge)
     app.jinja_env.tests["link"] = is_link
