@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Integer, and_, cast, func, literal, null, or_, select, union_all
 from sqlalchemy.orm import joinedload
@@ -58,7 +59,7 @@ class Clash:
 
 @dataclass
 class Suggestion:
-    user: User
+    user: Any  # the person as a row: id, name, skills, discipline
     clashes: list[Clash]
     matched_skills: list[str]
     wanted_skills: int
@@ -277,10 +278,12 @@ def ranked_suggestions(booking: Booking, disciplines: Iterable[str], *,
     # Whoever is on the booking, or declined it, is not suggested for it again.
     on_booking = select(Assignment.user_id).where(Assignment.booking_id == booking.id,
                                                   Assignment.removed_at.is_(None))
-    people = list(db.session.scalars(
-        select(User).where(User.role == "support", User.active.is_(True),
-                           User.discipline.in_(disciplines), User.id.not_in(on_booking))
-        .order_by(User.name)))
+    # (id, name, skills, discipline) rows: all the ranking and the page need of a person.
+    people = db.session.execute(
+        select(User.id, User.name, User.skills, User.discipline)
+        .where(User.role == "support", User.active.is_(True),
+               User.discipline.in_(disciplines), User.id.not_in(on_booking))
+        .order_by(User.name)).all()
     ids = [p.id for p in people]
     clashes = find_clashes(ids, booking.busy_starts_at, booking.busy_ends_at,
                            exclude_booking_id=booking.id)
@@ -289,7 +292,7 @@ def ranked_suggestions(booking: Booking, disciplines: Iterable[str], *,
     load = week_minutes(ids, day_start_utc(monday, booking.timezone))
     wanted = [s.lower() for s in booking.skill_list]
     for person in people:
-        have = {s.lower(): s for s in person.skill_list}
+        have = {s.strip().lower(): s.strip() for s in person.skills.split(",") if s.strip()}
         matched = [have[s] for s in wanted if s in have]
         out[person.discipline].append(Suggestion(person, clashes[person.id], matched,
                                                  len(wanted), load[person.id]))
