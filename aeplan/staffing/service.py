@@ -508,6 +508,48 @@ class MyAssignments:
     others: dict[int, list[tuple[str, str]]]  # booking id -> (name, role) of the others on it
 
 
+def _my_statements():
+    """my_assignments' three queries, built once with parameters (see _clashes_statement):
+    building them cost more than running them."""
+    now = bindparam("now", type_=UTCDateTime())
+    person = bindparam("person")
+    base = (
+        select(Assignment.id, Assignment.status, Assignment.role,
+               Booking.id.label("booking_id"), Booking.kind, Booking.title, Booking.starts_at,
+               Booking.ends_at, Booking.timezone, Booking.location,
+               Booking.status.label("booking_status"), Client.name.label("client_name"),
+               Client.tier.label("client_tier"), User.name.label("owner_name"))
+        .join(Booking, Booking.id == Assignment.booking_id)
+        .join(Client, Client.id == Booking.client_id)
+        .join(User, User.id == Booking.owner_id)
+        .where(Assignment.user_id == person, Assignment.removed_at.is_(None))
+    )
+    # busy_starts_at bounds follow from the conditions on the booking's times.
+    upcoming = (
+        base.where(Booking.ends_at > now,
+                   Assignment.busy_starts_at > bindparam("busy_floor", type_=UTCDateTime()))
+        .order_by(Assignment.busy_starts_at, Assignment.id).limit(bindparam("limit"))
+    )
+    past = (
+        base.where(Booking.ends_at <= now, Assignment.busy_starts_at < now,
+                   Assignment.busy_starts_at > bindparam("past_floor", type_=UTCDateTime()))
+        .order_by(Assignment.busy_starts_at.desc(), Assignment.id.desc())
+        .limit(bindparam("limit"))
+    )
+    others = (
+        select(Assignment.booking_id, User.name, Assignment.role)
+        .join(User, User.id == Assignment.user_id)
+        .where(Assignment.booking_id.in_(bindparam("booking_ids", expanding=True)),
+               Assignment.user_id != person, Assignment.removed_at.is_(None),
+               Assignment.status != "declined")
+        .order_by(Assignment.booking_id, User.name)
+    )
+    return upcoming, past, others
+
+
+_MY_UPCOMING, _MY_PAST, _MY_OTHERS = _my_statements()
+
+
 def my_assignments(person: User, *, upcoming_limit: int = 30,
                    past_limit: int = 15) -> MyAssignments:
     """A support person's upcoming assignments and those of the last 120 days, and who
@@ -521,37 +563,17 @@ def my_assignments(person: User, *, upcoming_limit: int = 30,
     page with up to 45 bookings, so it reads plain rows of the columns it shows: ORM
     objects for assignment, booking, client and AE cost ten times as much to build."""
     now = now_utc()
-    base = (
-        select(Assignment.id, Assignment.status, Assignment.role,
-               Booking.id.label("booking_id"), Booking.kind, Booking.title, Booking.starts_at,
-               Booking.ends_at, Booking.timezone, Booking.location,
-               Booking.status.label("booking_status"), Client.name.label("client_name"),
-               Client.tier.label("client_tier"), User.name.label("owner_name"))
-        .join(Booking, Booking.id == Assignment.booking_id)
-        .join(Client, Client.id == Booking.client_id)
-        .join(User, User.id == Booking.owner_id)
-        .where(Assignment.user_id == person.id, Assignment.removed_at.is_(None))
-    )
-    # busy_starts_at bounds follow from the conditions on the booking's times.
-    upcoming = db.session.execute(
-        base.where(Booking.ends_at > now, Assignment.busy_starts_at > now - MAX_BUSY_SPAN)
-        .order_by(Assignment.busy_starts_at, Assignment.id).limit(upcoming_limit)
-    ).all()
-    past = db.session.execute(
-        base.where(Booking.ends_at <= now, Assignment.busy_starts_at < now,
-                   Assignment.busy_starts_at > now - PAST_WINDOW)
-        .order_by(Assignment.busy_starts_at.desc(), Assignment.id.desc()).limit(past_limit)
-    ).all()
+    upcoming = db.session.execute(_MY_UPCOMING, {
+        "person": person.id, "now": now, "busy_floor": now - MAX_BUSY_SPAN,
+        "limit": upcoming_limit}).all()
+    past = db.session.execute(_MY_PAST, {
+        "person": person.id, "now": now, "past_floor": now - PAST_WINDOW,
+        "limit": past_limit}).all()
     others: dict[int, list[tuple[str, str]]] = defaultdict(list)
     booking_ids = [row.booking_id for row in (*upcoming, *past)]
     if booking_ids:
         for booking_id, name, role in db.session.execute(
-                select(Assignment.booking_id, User.name, Assignment.role)
-                .join(User, User.id == Assignment.user_id)
-                .where(Assignment.booking_id.in_(booking_ids),
-                       Assignment.user_id != person.id, Assignment.removed_at.is_(None),
-                       Assignment.status != "declined")
-                .order_by(Assignment.booking_id, User.name)):
+                _MY_OTHERS, {"booking_ids": booking_ids, "person": person.id}):
             others[booking_id].append((name, role))
     return MyAssignments(
         upcoming=sorted(upcoming, key=lambda row: (row.starts_at, row.id)),
