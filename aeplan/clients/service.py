@@ -80,12 +80,13 @@ def bookable_clients(actor: User) -> list[Client]:
     return list(db.session.scalars(stmt))
 
 
+_ACTIVE_AES = (select(User.id, User.name).where(User.role == "ae", User.active.is_(True))
+               .order_by(User.name))
+
+
 def account_executives() -> list:
     """Active AEs as (id, name) rows, for choosers and filters on many pages."""
-    return list(db.session.execute(
-        select(User.id, User.name).where(User.role == "ae", User.active.is_(True))
-        .order_by(User.name)
-    ))
+    return list(db.session.execute(_ACTIVE_AES))
 
 
 def _check(data: ClientInput, *, actor: User, existing: Client | None) -> int:

@@ -174,6 +174,15 @@ def describe_clash(person: User, clash: Clash, zone: str) -> str:
 
 # --- reading -------------------------------------------------------------------------
 
+# Built once (see _clashes_statement): every list and calendar page runs it.
+_STAFF_COUNTS = (
+    select(Assignment.booking_id, Assignment.role, Assignment.status, func.count())
+    .where(Assignment.booking_id.in_(bindparam("booking_ids", expanding=True)),
+           Assignment.removed_at.is_(None))
+    .group_by(Assignment.booking_id, Assignment.role, Assignment.status)
+)
+
+
 def staffing_for(bookings: Iterable[Booking]) -> dict[int, Staffing]:
     """Needs against assignments for many bookings in one query."""
     bookings = list(bookings)
@@ -184,11 +193,7 @@ def staffing_for(bookings: Iterable[Booking]) -> dict[int, Staffing]:
     }
     if not out:
         return out
-    rows = db.session.execute(
-        select(Assignment.booking_id, Assignment.role, Assignment.status, func.count())
-        .where(Assignment.booking_id.in_(list(out)), Assignment.removed_at.is_(None))
-        .group_by(Assignment.booking_id, Assignment.role, Assignment.status)
-    )
+    rows = db.session.execute(_STAFF_COUNTS, {"booking_ids": list(out)})
     for booking_id, role, status, count in rows:
         staffing = out[booking_id]
         if status == "declined":
