@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from aeplan.auth.models import User
@@ -268,11 +268,16 @@ def cancel_booking(booking: Booking, *, actor: User, reason: str = "") -> Bookin
     return booking
 
 
+# Built once: every booking page and every change to a booking starts here.
+_BOOKING = (select(Booking).where(Booking.id == bindparam("booking_id"))
+            .options(joinedload(Booking.client), joinedload(Booking.owner)))
+_BOOKING_WITH_HISTORY = _BOOKING.options(
+    selectinload(Booking.changes).joinedload(BookingChange.actor))
+
+
 def get_booking(viewer: User, booking_id: int, *, with_history: bool = False) -> Booking:
-    options = [joinedload(Booking.client), joinedload(Booking.owner)]
-    if with_history:
-        options.append(selectinload(Booking.changes).joinedload(BookingChange.actor))
-    booking = db.session.scalar(select(Booking).where(Booking.id == booking_id).options(*options))
+    booking = db.session.scalar(_BOOKING_WITH_HISTORY if with_history else _BOOKING,
+                                {"booking_id": booking_id})
     if booking is None:
         raise NotFound("No such booking.")
     require_view_booking(viewer, booking)
