@@ -34,11 +34,13 @@ from aeplan.permissions import (
     can_book,
     require_edit_booking,
     require_view_booking,
+    require_view_clients,
 )
 from aeplan.staffing import service as staffing
 from aeplan.timeutil import (
     MAX_YEAR,
     MIN_YEAR,
+    UTCDateTime,
     day_start_utc,
     is_valid_zone,
     local_to_utc,
@@ -421,19 +423,35 @@ class ClientBookings:
     more: bool  # the count stopped at COUNT_LIMIT
 
 
+def _client_booking_statements():
+    """client_bookings' three queries, built once with parameters."""
+    client_id, now = bindparam("client_id"), bindparam("now", type_=UTCDateTime())
+    base = (select(Booking).where(Booking.client_id == client_id)
+            .options(joinedload(Booking.owner)))
+    ahead = (base.where(Booking.starts_at >= now).order_by(Booking.starts_at, Booking.id)
+             .limit(bindparam("limit")))
+    behind = (base.where(Booking.starts_at < now)
+              .order_by(Booking.starts_at.desc(), Booking.id.desc()).limit(bindparam("limit")))
+    counted = select(func.count()).select_from(
+        select(Booking.id).where(Booking.client_id == client_id)
+        .limit(COUNT_LIMIT + 1).subquery())
+    return ahead, behind, counted
+
+
+_CLIENT_AHEAD, _CLIENT_BEHIND, _CLIENT_COUNT = _client_booking_statements()
+
+
 def client_bookings(client: Client, viewer: User, *, upcoming: int = 10,
                     recent: int = 15) -> ClientBookings:
-    """The client's next and latest bookings for its page; the bookings list has all."""
+    """The client's next and latest bookings for its page; the bookings list has all.
+    Client pages are for AEs and managers, who see every booking."""
+    require_view_clients(viewer)
     now = now_utc()
-    base = (select(Booking).where(Booking.client_id == client.id, booking_visibility(viewer))
-            .options(joinedload(Booking.owner).load_only(User.id, User.name)))
-    ahead = db.session.scalars(base.where(Booking.starts_at >= now)
-                               .order_by(Booking.starts_at, Booking.id).limit(upcoming)).all()
-    behind = db.session.scalars(base.where(Booking.starts_at < now)
-                                .order_by(Booking.starts_at.desc(), Booking.id.desc())
-                                .limit(recent)).all()
-    counted = db.session.scalar(select(func.count()).select_from(
-        base.with_only_columns(Booking.id).limit(COUNT_LIMIT + 1).subquery()))
+    ahead = db.session.scalars(_CLIENT_AHEAD, {"client_id": client.id, "now": now,
+                                               "limit": upcoming}).all()
+    behind = db.session.scalars(_CLIENT_BEHIND, {"client_id": client.id, "now": now,
+                                                 "limit": recent}).all()
+    counted = db.session.scalar(_CLIENT_COUNT, {"client_id": client.id})
     return ClientBookings(list(ahead), list(behind), min(counted, COUNT_LIMIT),
                           counted > COUNT_LIMIT)
 
