@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from aeplan.auth.models import User
@@ -201,16 +201,20 @@ def summarise(trips: list[Trip]) -> dict[int, TripSummary]:
     return out
 
 
+# Built once: every client page runs it.
+_CLIENT_TRIPS = (
+    select(Trip)
+    .where(Trip.id.in_(select(Booking.trip_id).where(Booking.client_id == bindparam("client_id"),
+                                                     Booking.trip_id.is_not(None))))
+    .options(joinedload(Trip.owner), selectinload(Trip.travellers),
+             selectinload(Trip.expenses))
+    .order_by(Trip.starts_on.desc())
+)
+
+
 def trips_for_client(client: Client, viewer: User) -> list[TripSummary]:
     """Every trip with a stop at this client, and what it cost the client."""
-    trip_ids = select(Booking.trip_id).where(Booking.client_id == client.id,
-                                             Booking.trip_id.is_not(None))
-    trips = list(db.session.scalars(
-        select(Trip).where(Trip.id.in_(trip_ids))
-        .options(joinedload(Trip.owner), selectinload(Trip.travellers),
-                 selectinload(Trip.expenses))
-        .order_by(Trip.starts_on.desc())
-    ))
+    trips = list(db.session.scalars(_CLIENT_TRIPS, {"client_id": client.id}))
     return list(summarise(trips).values())
 
 
