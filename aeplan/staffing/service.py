@@ -300,6 +300,20 @@ def week_minutes(user_ids: Iterable[int], week_start: datetime) -> dict[int, int
     return out
 
 
+# Active support staff of some disciplines as (id, name, skills, discipline) rows, all
+# that ranking and the page need of a person; whoever is on the booking, or declined it,
+# is not suggested for it again. Built once (see _clashes_statement).
+_CANDIDATES = (
+    select(User.id, User.name, User.skills, User.discipline)
+    .where(User.role == "support", User.active.is_(True),
+           User.discipline.in_(bindparam("disciplines", expanding=True)),
+           User.id.not_in(select(Assignment.user_id)
+                          .where(Assignment.booking_id == bindparam("booking_id"),
+                                 Assignment.removed_at.is_(None))))
+    .order_by(User.name)
+)
+
+
 def suggestions(booking: Booking, discipline: str, *, viewer: User) -> list[Suggestion]:
     """Support staff of `discipline` ranked for `booking`: free first, then most matching
     skills, then the lightest week, then by name. A fixed number of queries."""
@@ -317,15 +331,8 @@ def ranked_suggestions(booking: Booking, disciplines: Iterable[str], *,
     out: dict[str, list[Suggestion]] = {d: [] for d in disciplines}
     if not disciplines:
         return out
-    # Whoever is on the booking, or declined it, is not suggested for it again.
-    on_booking = select(Assignment.user_id).where(Assignment.booking_id == booking.id,
-                                                  Assignment.removed_at.is_(None))
-    # (id, name, skills, discipline) rows: all the ranking and the page need of a person.
-    people = db.session.execute(
-        select(User.id, User.name, User.skills, User.discipline)
-        .where(User.role == "support", User.active.is_(True),
-               User.discipline.in_(disciplines), User.id.not_in(on_booking))
-        .order_by(User.name)).all()
+    people = db.session.execute(_CANDIDATES, {"disciplines": disciplines,
+                                              "booking_id": booking.id}).all()
     ids = [p.id for p in people]
     clashes = find_clashes(ids, booking.busy_starts_at, booking.busy_ends_at,
                            exclude_booking_id=booking.id)
