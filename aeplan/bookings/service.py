@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from types import SimpleNamespace
 
 from sqlalchemy import and_, bindparam, func, or_, select
@@ -270,16 +271,20 @@ def cancel_booking(booking: Booking, *, actor: User, reason: str = "") -> Bookin
     return booking
 
 
-# Built once: every booking page and every change to a booking starts here.
-_BOOKING = (select(Booking).where(Booking.id == bindparam("booking_id"))
-            .options(joinedload(Booking.client), joinedload(Booking.owner)))
-_BOOKING_WITH_HISTORY = _BOOKING.options(
-    selectinload(Booking.changes).joinedload(BookingChange.actor))
+@cache
+def _booking_query(with_history: bool):
+    """Built once, on first use (loader options need every model mapped, which is not so
+    while the modules still import one another): every booking page and every change
+    to a booking starts here."""
+    query = (select(Booking).where(Booking.id == bindparam("booking_id"))
+             .options(joinedload(Booking.client), joinedload(Booking.owner)))
+    if with_history:
+        query = query.options(selectinload(Booking.changes).joinedload(BookingChange.actor))
+    return query
 
 
 def get_booking(viewer: User, booking_id: int, *, with_history: bool = False) -> Booking:
-    booking = db.session.scalar(_BOOKING_WITH_HISTORY if with_history else _BOOKING,
-                                {"booking_id": booking_id})
+    booking = db.session.scalar(_booking_query(with_history), {"booking_id": booking_id})
     if booking is None:
         raise NotFound("No such booking.")
     require_view_booking(viewer, booking)
@@ -423,8 +428,9 @@ class ClientBookings:
     more: bool  # the count stopped at COUNT_LIMIT
 
 
+@cache
 def _client_booking_statements():
-    """client_bookings' three queries, built once with parameters."""
+    """client_bookings' three queries, built once (on first use) with parameters."""
     client_id, now = bindparam("client_id"), bindparam("now", type_=UTCDateTime())
     base = (select(Booking).where(Booking.client_id == client_id)
             .options(joinedload(Booking.owner)))
@@ -438,20 +444,18 @@ def _client_booking_statements():
     return ahead, behind, counted
 
 
-_CLIENT_AHEAD, _CLIENT_BEHIND, _CLIENT_COUNT = _client_booking_statements()
-
-
 def client_bookings(client: Client, viewer: User, *, upcoming: int = 10,
                     recent: int = 15) -> ClientBookings:
     """The client's next and latest bookings for its page; the bookings list has all.
     Client pages are for AEs and managers, who see every booking."""
     require_view_clients(viewer)
     now = now_utc()
-    ahead = db.session.scalars(_CLIENT_AHEAD, {"client_id": client.id, "now": now,
+    ahead_query, behind_query, count_query = _client_booking_statements()
+    ahead = db.session.scalars(ahead_query, {"client_id": client.id, "now": now,
                                                "limit": upcoming}).all()
-    behind = db.session.scalars(_CLIENT_BEHIND, {"client_id": client.id, "now": now,
+    behind = db.session.scalars(behind_query, {"client_id": client.id, "now": now,
                                                  "limit": recent}).all()
-    counted = db.session.scalar(_CLIENT_COUNT, {"client_id": client.id})
+    counted = db.session.scalar(count_query, {"client_id": client.id})
     return ClientBookings(list(ahead), list(behind), min(counted, COUNT_LIMIT),
                           counted > COUNT_LIMIT)
 
@@ -471,12 +475,14 @@ def recent_answers(viewer: User, *, days: int = 7, limit: int = 10) -> list[Book
     return list(db.session.scalars(stmt))
 
 
+_CLIENT_CONTACTS = (select(Contact).where(Contact.client_id == bindparam("client_id"),
+                                          Contact.archived_at.is_(None))
+                    .order_by(Contact.name))
+
+
 def contacts_of(booking: Booking) -> list[Contact]:
     """The booking client's current contacts, for the invitation checkboxes."""
-    return list(db.session.scalars(
-        select(Contact).where(Contact.client_id == booking.client_id,
-                              Contact.archived_at.is_(None)).order_by(Contact.name)
-    ))
+    return list(db.session.scalars(_CLIENT_CONTACTS, {"client_id": booking.client_id}))
 
 
 def set_contacts(booking: Booking, contact_ids: list[int], *, actor: User) -> Booking:

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -222,13 +223,17 @@ def staffing_of(booking: Booking, assignments: Iterable[Assignment]) -> Staffing
     return staffing
 
 
+@cache
+def _booking_staff():
+    """Built on first use: its loader option needs every model mapped."""
+    return (select(Assignment).where(Assignment.booking_id == bindparam("booking_id"))
+            .options(joinedload(Assignment.user))
+            .order_by(Assignment.removed_at.is_not(None), Assignment.role, Assignment.id))
+
+
 def assignments_for_booking(booking: Booking) -> list[Assignment]:
     """Everyone ever put on the booking (removed ones too), people loaded."""
-    return list(db.session.scalars(
-        select(Assignment).where(Assignment.booking_id == booking.id)
-        .options(joinedload(Assignment.user))
-        .order_by(Assignment.removed_at.is_not(None), Assignment.role, Assignment.id)
-    ))
+    return list(db.session.scalars(_booking_staff(), {"booking_id": booking.id}))
 
 
 def _staffed_count(role: str):
@@ -371,6 +376,10 @@ def _refuse_clashes(person: User, booking: Booking, clashes: list[Clash]) -> Non
         raise Conflict(f"{person.name} is not free then: {detail}.", field="user_id")
 
 
+_ASSIGNMENT_OF = select(Assignment).where(Assignment.booking_id == bindparam("booking_id"),
+                                          Assignment.user_id == bindparam("user_id"))
+
+
 def assign(booking: Booking, person: User | None, role: str, *, actor: User,
            expected_sequence: int | None = None) -> Assignment:
     """Put `person` on `booking` in `role`, refusing anything that would double-book."""
@@ -391,10 +400,8 @@ def assign(booking: Booking, person: User | None, role: str, *, actor: User,
         raise Invalid(f"{person.name} is not support staff.", field="user_id")
     if not person.active:
         raise Invalid(f"{person.name} is deactivated.", field="user_id")
-    existing = db.session.scalar(
-        select(Assignment).where(Assignment.booking_id == booking.id,
-                                 Assignment.user_id == person.id)
-    )
+    existing = db.session.scalar(_ASSIGNMENT_OF, {"booking_id": booking.id,
+                                                  "user_id": person.id})
     if existing is not None and existing.is_active:
         raise Invalid(f"{person.name} is already on this booking.", field="user_id")
     clashes = find_clashes([person.id], booking.busy_starts_at, booking.busy_ends_at,

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cache
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -201,20 +202,21 @@ def summarise(trips: list[Trip]) -> dict[int, TripSummary]:
     return out
 
 
-# Built once: every client page runs it.
-_CLIENT_TRIPS = (
-    select(Trip)
-    .where(Trip.id.in_(select(Booking.trip_id).where(Booking.client_id == bindparam("client_id"),
-                                                     Booking.trip_id.is_not(None))))
-    .options(joinedload(Trip.owner), selectinload(Trip.travellers),
-             selectinload(Trip.expenses))
-    .order_by(Trip.starts_on.desc())
-)
+@cache
+def _client_trips():
+    """Built on first use (its loader options need every model mapped): every client
+    page runs it."""
+    served = select(Booking.trip_id).where(Booking.client_id == bindparam("client_id"),
+                                           Booking.trip_id.is_not(None))
+    return (select(Trip).where(Trip.id.in_(served))
+            .options(joinedload(Trip.owner), selectinload(Trip.travellers),
+                     selectinload(Trip.expenses))
+            .order_by(Trip.starts_on.desc()))
 
 
 def trips_for_client(client: Client, viewer: User) -> list[TripSummary]:
     """Every trip with a stop at this client, and what it cost the client."""
-    trips = list(db.session.scalars(_CLIENT_TRIPS, {"client_id": client.id}))
+    trips = list(db.session.scalars(_client_trips(), {"client_id": client.id}))
     return list(summarise(trips).values())
 
 
