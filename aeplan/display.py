@@ -198,9 +198,8 @@ def key_badge(client) -> Markup:
             return Markup("")
     elif not getattr(client, "is_key_account", False):
         return Markup("")
-    t = _translations()
-    return Markup(f'<span class="badge key" title="{escape(t.ugettext("Key account"))}">'
-                  f'★ {escape(t.ugettext("Key"))}</span>')
+    return Markup(f'<span class="badge key" title="{escape(text("Key account"))}">'
+                  f'★ {escape(text("Key"))}</span>')
 
 
 def status_badge(status: str) -> Markup:
@@ -215,7 +214,7 @@ def short_badge(booking, staffing) -> Markup:
         return Markup("")
     missing = " ".join(f"{n} {label(d).lower()}" for d, n in state.short.items())
     return Markup(f'<span class="badge short" title="{escape(missing)}">'
-                  f'{escape(_translations().ugettext("Understaffed"))}</span>')
+                  f'{escape(text("Understaffed"))}</span>')
 
 
 def hours(minutes: int) -> str:

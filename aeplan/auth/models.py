@@ -61,7 +61,7 @@ class User(UserMixin, db.Model):
 
     @property
     def skill_list(self) -> list[str]:
-        return [s.strip() for s in self.skills.split(",") if s.strip()]
+        return split_skills(self.skills)
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"
@@ -84,3 +84,8 @@ class LoginFailure(db.Model):
         Index("ix_login_failures_email_at", "email", "at"),
         Index("ix_login_failures_address_at", "address", "at"),
     )
+
+
+def split_skills(text: str | None) -> list[str]:
+    """Skills as typed, comma-separated, into a clean list."""
+    return [s.strip() for s in (text or "").split(",") if s.strip()]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, Text, and_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from aeplan.auth.models import User
+from aeplan.auth.models import User, split_skills
 from aeplan.clients.models import Client, Contact
 from aeplan.extensions import db
 from aeplan.timeutil import UTCDateTime, now_utc
@@ -92,7 +92,7 @@ class Booking(db.Model):
 
     @property
     def skill_list(self) -> list[str]:
-        return [s.strip() for s in self.skills.split(",") if s.strip()]
+        return split_skills(self.skills)
 
     @property
     def is_cancelled(self) -> bool:

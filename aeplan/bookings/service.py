@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from aeplan.auth.models import User
+from aeplan.auth.models import User, split_skills
 from aeplan.bookings.models import (
     CALENDAR_FIELDS,
     DEFAULT_BUFFER_MINUTES,
@@ -137,7 +137,7 @@ def _check(data: BookingInput, *, actor: User, existing: Booking | None) -> Chec
         if value is None or not 0 <= value <= MAX_NEEDS:
             raise Invalid(f"Enter a number from 0 to {MAX_NEEDS}.", field=name)
         needs[name] = value
-    skills = ", ".join(s.strip() for s in (data.skills or "").split(",") if s.strip())
+    skills = ", ".join(split_skills(data.skills))
     if len(skills) > 500:
         raise Invalid("The skills can have at most 500 characters.", field="skills")
     buffer = data.travel_buffer_minutes

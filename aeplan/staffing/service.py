@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import joinedload
 
-from aeplan.auth.models import User
+from aeplan.auth.models import User, split_skills
 from aeplan.bookings.models import (
     MAX_BUFFER_MINUTES,
     STAFF_DISCIPLINES,
@@ -98,6 +98,20 @@ class Staffing:
     @property
     def is_understaffed(self) -> bool:
         return bool(self.short)
+
+    @classmethod
+    def needs_of(cls, booking: Booking) -> Staffing:
+        return cls(needed={"technical": booking.needs_technical,
+                           "creative": booking.needs_creative, "other": booking.needs_other})
+
+    def count(self, role: str, status: str, n: int = 1) -> None:
+        """Add `n` assignments (not removed) in `role` answered `status`."""
+        if status == "declined":
+            self.declined += n
+            return
+        self.active[role] += n
+        if status == "accepted":
+            self.accepted[role] += n
 
 
 # --- finding clashes ---------------------------------------------------------------
@@ -187,39 +201,21 @@ _STAFF_COUNTS = (
 def staffing_for(bookings: Iterable[Booking]) -> dict[int, Staffing]:
     """Needs against assignments for many bookings in one query."""
     bookings = list(bookings)
-    out = {
-        b.id: Staffing(needed={"technical": b.needs_technical, "creative": b.needs_creative,
-                               "other": b.needs_other})
-        for b in bookings
-    }
+    out = {b.id: Staffing.needs_of(b) for b in bookings}
     if not out:
         return out
     rows = db.session.execute(_STAFF_COUNTS, {"booking_ids": list(out)})
-    for booking_id, role, status, count in rows:
-        staffing = out[booking_id]
-        if status == "declined":
-            staffing.declined += count
-            continue
-        staffing.active[role] += count
-        if status == "accepted":
-            staffing.accepted[role] += count
+    for booking_id, role, status, n in rows:
+        out[booking_id].count(role, status, n)
     return out
 
 
 def staffing_of(booking: Booking, assignments: Iterable[Assignment]) -> Staffing:
     """staffing_for() for one booking whose assignments are already loaded."""
-    staffing = Staffing(needed={"technical": booking.needs_technical,
-                                "creative": booking.needs_creative,
-                                "other": booking.needs_other})
+    staffing = Staffing.needs_of(booking)
     for a in assignments:
-        if a.removed_at is not None:
-            continue
-        if a.status == "declined":
-            staffing.declined += 1
-            continue
-        staffing.active[a.role] += 1
-        if a.status == "accepted":
-            staffing.accepted[a.role] += 1
+        if a.removed_at is None:
+            staffing.count(a.role, a.status)
     return staffing
 
 
@@ -346,7 +342,7 @@ def ranked_suggestions(booking: Booking, disciplines: Iterable[str], *,
     load = week_minutes(ids, day_start_utc(monday, booking.timezone))
     wanted = [s.lower() for s in booking.skill_list]
     for person in people:
-        have = {s.strip().lower(): s.strip() for s in person.skills.split(",") if s.strip()}
+        have = {skill.lower(): skill for skill in split_skills(person.skills)}
         matched = [have[s] for s in wanted if s in have]
         out[person.discipline].append(Suggestion(person, clashes[person.id], matched,
                                                  len(wanted), load[person.id]))
