@@ -22,14 +22,20 @@ def is_assigned(user: User, booking_id: int) -> bool:
     return bool(db.session.scalar(stmt))
 
 
+def assigned_to(user_id):
+    """A WHERE clause: bookings the support person `user_id` (a value or a bound
+    parameter) is on."""
+    return Booking.id.in_(
+        select(Assignment.booking_id).where(
+            Assignment.user_id == user_id, Assignment.removed_at.is_(None)
+        )
+    )
+
+
 def booking_visibility(user: User):
     """A WHERE clause limiting bookings to those `user` may see."""
     if user.role == "support":
-        return Booking.id.in_(
-            select(Assignment.booking_id).where(
-                Assignment.user_id == user.id, Assignment.removed_at.is_(None)
-            )
-        )
+        return assigned_to(user.id)
     return true()
 
 

@@ -681,6 +681,44 @@ def test_list_filters_by_client_and_by_owner(catalogue, make_user, login_as):
         f"/bookings/?client={catalogue.first.id}&owner={catalogue.ae2.id}")) == set()
 
 
+@pytest.mark.parametrize("query, shown", [
+    ("client_q=first", {"Alpha", "Charlie"}),
+    ("client_q=SECOND", {"Bravo", "Delta"}),
+    ("client_q=client+%25", set()),  # a literal %, not a wildcard
+    ("client_q=client_f", set()),  # a literal _, not any character
+    ("client_q=100%25+sure", {"Echo"}),
+    ("client_q=a_b", {"Foxtrot"}),
+    ("client_q=client&kind=visit", {"Bravo", "Charlie"}),
+], ids=["part", "any-case", "percent-literal", "underscore-literal", "percent-matches",
+        "underscore-matches", "with-kind"])
+def test_list_filters_by_client_name(catalogue, make_user, make_client, make_booking,
+                                     login_as, query, shown):
+    make_booking(make_client(name="100% Sure Ltd"), title="Echo workshop")
+    make_booking(make_client(name="A_B Partners"), title="Foxtrot workshop")
+    make_client(name="AxB Partners")
+    browser = login_as(make_user("manager"))
+    response = browser.get(f"/bookings/?{query}")
+    assert response.status_code == 200
+    body = text(response)
+    found = {t for t in ("Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot")
+             if f"{t} workshop" in body}
+    assert found == shown
+
+
+def test_support_lists_only_their_bookings_with_filters(catalogue, make_user, assign,
+                                                       login_as):
+    engineer = make_user("support")
+    bravo, charlie = (db.session.scalar(select(Booking).where(Booking.title == t))
+                      for t in ("Bravo workshop", "Charlie workshop"))
+    assign(bravo, engineer)
+    assign(charlie, engineer, removed_at=T0 - timedelta(days=1))
+    browser = login_as(engineer)
+    assert titles(browser.get("/bookings/?from=2026-12-01")) == {"Bravo"}
+    assert titles(browser.get("/bookings/?from=2026-12-01&kind=visit&client_q=second")) == \
+        {"Bravo"}
+    assert titles(browser.get("/bookings/?from=2026-12-01&kind=demo")) == set()
+
+
 @pytest.mark.parametrize("query", [
     "client=abc", "owner=-3", "kind=meeting", "status=lost", "from=garbage&to=2026-13-45",
 ])

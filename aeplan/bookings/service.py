@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from types import SimpleNamespace
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from aeplan.auth.models import User, split_skills
@@ -23,7 +23,6 @@ from aeplan.bookings.models import (
     STATUSES,
     Booking,
     BookingChange,
-    ending_after,
     overlapping,
 )
 from aeplan.calendar import notify
@@ -31,6 +30,7 @@ from aeplan.clients.models import Client, Contact
 from aeplan.errors import Invalid, NotAllowed, NotFound
 from aeplan.extensions import db
 from aeplan.permissions import (
+    assigned_to,
     booking_visibility,
     can_book,
     require_edit_booking,
@@ -291,34 +291,12 @@ def get_booking(viewer: User, booking_id: int, *, with_history: bool = False) ->
     return booking
 
 
-def _filtered(viewer: User, filters: BookingFilters):
-    stmt = select(Booking).where(booking_visibility(viewer))
-    zone = viewer.timezone
-    if filters.start:
-        stmt = stmt.where(ending_after(day_start_utc(filters.start, zone)))
-    if filters.end:
-        stmt = stmt.where(Booking.starts_at < day_start_utc(filters.end + timedelta(days=1), zone))
-    if filters.client_id:
-        stmt = stmt.where(Booking.client_id == filters.client_id)
-    if filters.client_q:
-        stmt = stmt.where(Booking.client_id.in_(
-            select(Client.id).where(func.lower(Client.name).contains(
-                filters.client_q.strip().lower(), autoescape=True))))
-    if filters.owner_id:
-        stmt = stmt.where(Booking.owner_id == filters.owner_id)
-    if filters.kind:
-        stmt = stmt.where(Booking.kind == filters.kind)
-    if filters.status:
-        stmt = stmt.where(Booking.status == filters.status)
-    return stmt
-
-
 @dataclass
 class BookingPage:
     """One page of the bookings list. `total` counts everything the filters match, up to
     COUNT_LIMIT (`more` says it stopped there); the cursors name the rows either side of
-    the page, None where the list ends."""
-    rows: list[Booking]
+    the page, None where the list ends. `rows` are plain rows (see _list_statements)."""
+    rows: list
     total: int
     more: bool
     earlier: str | None
@@ -328,7 +306,7 @@ class BookingPage:
 _CURSOR = re.compile(r"(\d{8}T\d{6})(?:\.(\d{6}))?Z-(\d{1,18})")
 
 
-def cursor_of(booking: Booking) -> str:
+def cursor_of(booking) -> str:
     """A position in the list: the booking's start (UTC) and id, readable in a URL."""
     at = booking.starts_at.astimezone(UTC)
     micro = f".{at.microsecond:06d}" if at.microsecond else ""
@@ -351,15 +329,91 @@ def parse_cursor(value: str | None) -> tuple[datetime, int] | None:
     return at, booking_id
 
 
-def _after(position: tuple[datetime, int]):
-    at, booking_id = position
+def _like_pattern(text: str) -> str:
+    """A LIKE pattern finding `text` anywhere, its own % and _ escaped with '/'."""
+    escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
+
+
+@cache
+def _list_statements(shape: tuple[bool, ...]):
+    """The bookings list's count and page queries for one combination of filters
+    (`shape`: support viewer, start, end, client, client name, owner, kind, status), built
+    once with bound parameters. Building them afresh cost more than running them.
+
+    The page reads plain rows with the few columns the list shows: loading whole
+    bookings, clients and owners was most of the list's time outside its template.
+    """
+    support, start, end, client, client_q, owner, kind, status = shape
+    where = []
+    if support:
+        where.append(assigned_to(bindparam("viewer_id")))
+    if start:
+        # ending_after(): a booking lasts at most MAX_DURATION, so the range stays on the
+        # starts_at index.
+        where += [Booking.starts_at > bindparam("start_floor", type_=UTCDateTime()),
+                  Booking.ends_at > bindparam("start", type_=UTCDateTime())]
+    if end:
+        where.append(Booking.starts_at < bindparam("end", type_=UTCDateTime()))
+    if client:
+        where.append(Booking.client_id == bindparam("client_id"))
+    if client_q:
+        where.append(Booking.client_id.in_(select(Client.id).where(
+            func.lower(Client.name).like(bindparam("client_like"), escape="/"))))
+    if owner:
+        where.append(Booking.owner_id == bindparam("owner_id"))
+    if kind:
+        where.append(Booking.kind == bindparam("kind"))
+    if status:
+        where.append(Booking.status == bindparam("status"))
+    counted = select(func.count()).select_from(
+        select(Booking.id).where(*where).limit(COUNT_LIMIT + 1).subquery())
+    rows = (select(Booking.id, Booking.starts_at, Booking.ends_at, Booking.timezone,
+                   Booking.status, Booking.kind, Booking.title, Booking.needs_technical,
+                   Booking.needs_creative, Booking.needs_other, Booking.client_id,
+                   Client.name.label("client_name"), Client.tier.label("client_tier"),
+                   User.name.label("owner_name"))
+            .join(Client, Client.id == Booking.client_id)
+            .join(User, User.id == Booking.owner_id)
+            .where(*where).limit(bindparam("limit")))
+    at = bindparam("at", type_=UTCDateTime())
+    at_id = bindparam("at_id")
+    first = rows.order_by(Booking.starts_at, Booking.id)
     # The plain range condition lets the planner start on the index at the cursor.
-    return and_(Booking.starts_at >= at, or_(Booking.starts_at > at, Booking.id > booking_id))
+    after = rows.where(Booking.starts_at >= at,
+                       or_(Booking.starts_at > at, Booking.id > at_id)) \
+        .order_by(Booking.starts_at, Booking.id)
+    before = rows.where(Booking.starts_at <= at,
+                        or_(Booking.starts_at < at, Booking.id < at_id)) \
+        .order_by(Booking.starts_at.desc(), Booking.id.desc())
+    return counted, first, after, before
 
 
-def _before(position: tuple[datetime, int]):
-    at, booking_id = position
-    return and_(Booking.starts_at <= at, or_(Booking.starts_at < at, Booking.id < booking_id))
+def _list_query(viewer: User, filters: BookingFilters):
+    """The statements for these filters and their parameters."""
+    shape = (viewer.role == "support", bool(filters.start), bool(filters.end),
+             bool(filters.client_id), bool(filters.client_q.strip()), bool(filters.owner_id),
+             bool(filters.kind), bool(filters.status))
+    params: dict = {}
+    zone = viewer.timezone
+    if viewer.role == "support":
+        params["viewer_id"] = viewer.id
+    if filters.start:
+        start = day_start_utc(filters.start, zone)
+        params.update(start=start, start_floor=start - MAX_DURATION)
+    if filters.end:
+        params["end"] = day_start_utc(filters.end + timedelta(days=1), zone)
+    if filters.client_id:
+        params["client_id"] = filters.client_id
+    if filters.client_q.strip():
+        params["client_like"] = _like_pattern(filters.client_q.strip().lower())
+    if filters.owner_id:
+        params["owner_id"] = filters.owner_id
+    if filters.kind:
+        params["kind"] = filters.kind
+    if filters.status:
+        params["status"] = filters.status
+    return _list_statements(shape), params
 
 
 def list_bookings(viewer: User, filters: BookingFilters, *, after: str | None = None,
@@ -370,20 +424,16 @@ def list_bookings(viewer: User, filters: BookingFilters, *, after: str | None = 
     and only the page's rows are joined to their client and owner. The count reads the
     index alone: ix_bookings_starts_at covers every filter but the client name.
     """
-    stmt = _filtered(viewer, filters)
-    counted = db.session.scalar(select(func.count()).select_from(
-        stmt.with_only_columns(Booking.id).order_by(None).limit(COUNT_LIMIT + 1).subquery()))
+    (count_query, first, forward, backward), params = _list_query(viewer, filters)
+    counted = db.session.scalar(count_query, params)
     total, more = min(counted, COUNT_LIMIT), counted > COUNT_LIMIT
-    rows_stmt = stmt.options(joinedload(Booking.client), joinedload(Booking.owner))
-    forward = (Booking.starts_at, Booking.id)
-    backward = (Booking.starts_at.desc(), Booking.id.desc())
     # A cursor names a row beside the page the reader came from, so the way back is
     # offered without a query to check it; if those rows have gone since, the way back
     # shows the first page (before) or says the list ends there (after).
     position = parse_cursor(before)
     if position is not None:
-        rows = list(db.session.scalars(
-            rows_stmt.where(_before(position)).order_by(*backward).limit(per_page + 1)))
+        rows = db.session.execute(backward, {**params, "at": position[0], "at_id": position[1],
+                                             "limit": per_page + 1}).all()
         has_earlier, has_later = len(rows) > per_page, True
         rows = rows[:per_page][::-1]
         if not has_earlier and len(rows) < per_page:
@@ -391,8 +441,12 @@ def list_bookings(viewer: User, filters: BookingFilters, *, after: str | None = 
             return list_bookings(viewer, filters, per_page=per_page)
     else:
         position = parse_cursor(after)
-        query = rows_stmt.where(_after(position)) if position is not None else rows_stmt
-        rows = list(db.session.scalars(query.order_by(*forward).limit(per_page + 1)))
+        if position is not None:
+            rows = db.session.execute(forward, {**params, "at": position[0],
+                                                "at_id": position[1],
+                                                "limit": per_page + 1}).all()
+        else:
+            rows = db.session.execute(first, {**params, "limit": per_page + 1}).all()
         has_earlier, has_later = position is not None, len(rows) > per_page
         rows = rows[:per_page]
     return BookingPage(
