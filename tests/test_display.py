@@ -26,3 +26,32 @@ def test_row_url_takes_only_integers(app):
         assert display.row_url("bookings.detail", booking_id="42") == "/bookings/42"
         with pytest.raises(ValueError):
             display.row_url("bookings.detail", booking_id="42/../admin")
+
+
+@pytest.mark.parametrize("endpoint, name", [
+    ("bookings.detail", "booking_id"), ("staffing.accept", "assignment_id"),
+    ("clients.detail", "client_id"),
+])
+def test_id_url_filter_matches_url_for(app, endpoint, name):
+    with app.test_request_context("/", environ_overrides={"SCRIPT_NAME": "/aeplan"}):
+        rendered = app.jinja_env.from_string("{{ 42|id_url(e) }}").render(e=endpoint)
+        assert rendered == url_for(endpoint, **{name: 42})
+        assert rendered.startswith("/aeplan/") and "/42" in rendered
+
+
+def test_badges_as_filters(app):
+    from types import SimpleNamespace
+
+    from aeplan.staffing.service import Staffing
+
+    with app.test_request_context("/"):
+        render = app.jinja_env.from_string(
+            "{{ s|status_badge }}|{{ tier|key_badge }}|{{ b|short_badge(st) }}").render
+        short = Staffing(needed={"technical": 2, "creative": 0, "other": 0})
+        booking = SimpleNamespace(id=1, status="tentative")
+        assert render(s="cancelled", tier="key", b=booking, st={1: short}) == (
+            '<span class="badge status-cancelled">Cancelled</span>|'
+            '<span class="badge key" title="Key account">★ Key</span>|'
+            '<span class="badge short" title="2 technical">Understaffed</span>')
+        assert render(s="<x>", tier="standard", b=booking, st={}) == \
+            '<span class="badge status-&lt;x&gt;">&lt;x&gt;</span>||'

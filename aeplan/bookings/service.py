@@ -476,18 +476,22 @@ def bookings_between(viewer: User, start: datetime, end: datetime, *,
 
 @dataclass
 class ClientBookings:
-    upcoming: list[Booking]  # soonest first
-    recent: list[Booking]  # latest first
+    upcoming: list  # soonest first; plain rows (see _client_booking_statements)
+    recent: list  # latest first
     total: int  # all the client's bookings, up to COUNT_LIMIT
     more: bool  # the count stopped at COUNT_LIMIT
 
 
 @cache
 def _client_booking_statements():
-    """client_bookings' three queries, built once (on first use) with parameters."""
+    """client_bookings' three queries, built once (on first use) with parameters. They
+    read the columns the client page shows, as plain rows."""
     client_id, now = bindparam("client_id"), bindparam("now", type_=UTCDateTime())
-    base = (select(Booking).where(Booking.client_id == client_id)
-            .options(joinedload(Booking.owner)))
+    base = (select(Booking.id, Booking.starts_at, Booking.ends_at, Booking.timezone,
+                   Booking.status, Booking.kind, Booking.title,
+                   User.name.label("owner_name"))
+            .join(User, User.id == Booking.owner_id)
+            .where(Booking.client_id == client_id))
     ahead = (base.where(Booking.starts_at >= now).order_by(Booking.starts_at, Booking.id)
              .limit(bindparam("limit")))
     behind = (base.where(Booking.starts_at < now)
@@ -505,13 +509,12 @@ def client_bookings(client: Client, viewer: User, *, upcoming: int = 10,
     require_view_clients(viewer)
     now = now_utc()
     ahead_query, behind_query, count_query = _client_booking_statements()
-    ahead = db.session.scalars(ahead_query, {"client_id": client.id, "now": now,
+    ahead = db.session.execute(ahead_query, {"client_id": client.id, "now": now,
                                                "limit": upcoming}).all()
-    behind = db.session.scalars(behind_query, {"client_id": client.id, "now": now,
+    behind = db.session.execute(behind_query, {"client_id": client.id, "now": now,
                                                  "limit": recent}).all()
     counted = db.session.scalar(count_query, {"client_id": client.id})
-    return ClientBookings(list(ahead), list(behind), min(counted, COUNT_LIMIT),
-                          counted > COUNT_LIMIT)
+    return ClientBookings(ahead, behind, min(counted, COUNT_LIMIT), counted > COUNT_LIMIT)
 
 
 def recent_answers(viewer: User, *, days: int = 7, limit: int = 10) -> list[BookingChange]:

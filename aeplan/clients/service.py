@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from aeplan.auth.models import User
@@ -61,12 +62,16 @@ def list_clients(viewer: User, filters: ClientFilters, *, page: int = 1, per_pag
     return rows, total
 
 
+@cache
+def _client_query():
+    """Built once, on first use (its loader options need every model mapped)."""
+    return (select(Client).where(Client.id == bindparam("client_id"))
+            .options(joinedload(Client.owner), selectinload(Client.contacts)))
+
+
 def get_client(viewer: User, client_id: int) -> Client:
     require_view_clients(viewer)
-    client = db.session.scalar(
-        select(Client).where(Client.id == client_id)
-        .options(joinedload(Client.owner), selectinload(Client.contacts))
-    )
+    client = db.session.scalar(_client_query(), {"client_id": client_id})
     if client is None:
         raise NotFound("No such client.")
     return client
