@@ -684,6 +684,38 @@ def test_suggestions_rank_free_then_skills_then_load_then_name(crowd, ae):
     assert (clash.title, clash.kind) == ("Aaron Busy job", "booking")
 
 
+def _loads(target, ae) -> dict[str, int]:
+    return {s.user.name: s.week_minutes
+            for s in service.suggestions(target, "technical", viewer=ae) if s.is_free}
+
+
+def test_week_loads_are_summed_once_until_the_data_changes(crowd, ae, make_booking, acme,
+                                                          assign, count_queries):
+    target, people = crowd
+    first = _loads(target, ae)
+    with count_queries() as queries:
+        assert _loads(target, ae) == first
+    assert queries() == 3  # people, clashes, data version: the sums come from the cache
+    # A committed change anywhere moves the data version: Carl's new hour counts.
+    assign(make_booking(acme, starts_at=at(14, day=2), ends_at=at(15, day=2)),
+           people["carl"])
+    assert _loads(target, ae) == {**first, "Carl Light": 120}
+
+
+def test_uncommitted_changes_neither_use_nor_fill_the_week_load_cache(crowd, ae, make_booking,
+                                                                     acme):
+    target, people = crowd
+    before = _loads(target, ae)
+    extra = make_booking(acme, starts_at=at(14, day=2), ends_at=at(16, day=2))
+    db.session.add(Assignment(booking_id=extra.id, user_id=people["ben"].id, role="technical",
+                              status="pending", busy_starts_at=extra.busy_starts_at,
+                              busy_ends_at=extra.busy_ends_at))
+    db.session.flush()
+    assert _loads(target, ae)["Ben One"] == before["Ben One"] + 120  # its own change
+    db.session.rollback()
+    assert _loads(target, ae) == before
+
+
 def test_suggestions_for_another_discipline(crowd, ae):
     target, people = crowd
     ranked = service.suggestions(target, "creative", viewer=ae)
@@ -713,8 +745,11 @@ def test_suggestions_list_people_on_time_off_as_busy(crowd, ae):
     db.session.commit()
     ranked = service.suggestions(target, "technical", viewer=ae)
     assert ranked[0].user.name == "Ben One"
-    assert [s.user.name for s in ranked[-2:]] == ["Ana Both", "Aaron Busy"]
-    assert [(c.kind, c.title) for c in ranked[-2].clashes] == [("time_off", "Holiday")]
+    # The busy come last, by skills and then name: their week's load is not summed, as
+    # they cannot be assigned (both have the two skills wanted).
+    assert [s.user.name for s in ranked[-2:]] == ["Aaron Busy", "Ana Both"]
+    assert [(c.kind, c.title) for c in ranked[-1].clashes] == [("time_off", "Holiday")]
+    assert [s.week_minutes for s in ranked[-2:]] == [0, 0]
 
 
 def test_suggestions_need_edit_rights_and_a_known_discipline(crowd, make_user, ae):

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import (
     Integer,
     and_,
@@ -39,6 +40,7 @@ from aeplan.bookings.models import (
     ending_after,
 )
 from aeplan.calendar import notify
+from aeplan.calendar.models import DataVersion
 from aeplan.clients.models import Client
 from aeplan.errors import Conflict, Invalid, NotAllowed
 from aeplan.extensions import db
@@ -75,7 +77,7 @@ class Suggestion:
     clashes: list[Clash]
     matched_skills: list[str]
     wanted_skills: int
-    week_minutes: int
+    week_minutes: int  # 0 for the busy (see ranked_suggestions)
 
     @property
     def is_free(self) -> bool:
@@ -285,19 +287,57 @@ def _week_load_statement():
 _WEEK_LOAD = _week_load_statement()
 
 
+_DATA_VERSION = select(DataVersion.value).where(DataVersion.id == 1)
+_WEEK_LOADS_KEPT = 64  # weeks, per worker
+
+
+def _week_load_cache(week_start: datetime) -> dict[int, int] | None:
+    """The minutes already summed for this week at the current data version (a dict to
+    add to), or None when this transaction has changes of its own not yet committed.
+
+    The data version moves with every committed change to bookings and assignments
+    (aeplan.calendar.service), so a sum is good until the next change anywhere; ranking
+    staff for several bookings of a week then sums each person's week once. It is read
+    before the sums, so a sum is never stored under a version older than its data. The
+    cache lives on the app: each worker has its own.
+    """
+    version = db.session.scalar(_DATA_VERSION) or 0  # flushes pending changes first
+    if db.session.info.get("feeds_changed"):
+        return None
+    caches = current_app.extensions.setdefault("aeplan.week_loads", {})
+    key = (version, week_start)
+    found = caches.get(key)
+    if found is None:
+        if len(caches) >= _WEEK_LOADS_KEPT:
+            stale = [k for k in caches if k[0] != version] or list(caches)
+            for k in stale[:max(1, len(stale) // 2)]:
+                del caches[k]
+        found = caches[key] = {}
+    return found
+
+
 def week_minutes(user_ids: Iterable[int], week_start: datetime) -> dict[int, int]:
     """Minutes each person is booked in the week starting `week_start` (active assignments
     on bookings that are not cancelled), counting only the part inside the week. The
-    database sums them: one row per person instead of one per booking."""
-    ids = list(set(user_ids))
-    out = dict.fromkeys(ids, 0)
+    database sums them: one row per person instead of one per booking. Sums are kept
+    until the data changes (see _week_load_cache)."""
+    ids = set(user_ids)
     if not ids:
-        return out
-    rows = db.session.execute(_WEEK_LOAD, {
-        "ids": ids, "week_start": week_start, "week_end": week_start + timedelta(days=7),
-        "busy_floor": week_start - MAX_BUSY_SPAN})
-    for user_id, minutes in rows:
-        out[user_id] = int(minutes or 0)
+        return {}
+    known = _week_load_cache(week_start)
+    wanted = [i for i in ids if known is None or i not in known]
+    out = {i: known[i] for i in ids if known is not None and i in known}
+    if wanted:
+        fresh = dict.fromkeys(wanted, 0)
+        rows = db.session.execute(_WEEK_LOAD, {
+            "ids": wanted, "week_start": week_start,
+            "week_end": week_start + timedelta(days=7),
+            "busy_floor": week_start - MAX_BUSY_SPAN})
+        for user_id, minutes in rows:
+            fresh[user_id] = int(minutes or 0)
+        out.update(fresh)
+        if known is not None:
+            known.update(fresh)
     return out
 
 
@@ -317,7 +357,8 @@ _CANDIDATES = (
 
 def suggestions(booking: Booking, discipline: str, *, viewer: User) -> list[Suggestion]:
     """Support staff of `discipline` ranked for `booking`: free first, then most matching
-    skills, then the lightest week, then by name. A fixed number of queries."""
+    skills, then (among the free) the lightest week, then by name. A fixed number of
+    queries."""
     return ranked_suggestions(booking, [discipline], viewer=viewer)[discipline]
 
 
@@ -339,13 +380,15 @@ def ranked_suggestions(booking: Booking, disciplines: Iterable[str], *,
                            exclude_booking_id=booking.id)
     local_day = booking.starts_at.astimezone(_zone(booking.timezone)).date()
     monday = local_day - timedelta(days=local_day.weekday())
-    load = week_minutes(ids, day_start_utc(monday, booking.timezone))
+    # Only the free are ranked by their week's load (and shown it): the busy cannot be
+    # assigned, and their line names the clash instead.
+    load = week_minutes([i for i in ids if not clashes[i]], day_start_utc(monday, booking.timezone))
     wanted = [s.lower() for s in booking.skill_list]
     for person in people:
         have = {skill.lower(): skill for skill in split_skills(person.skills)}
         matched = [have[s] for s in wanted if s in have]
         out[person.discipline].append(Suggestion(person, clashes[person.id], matched,
-                                                 len(wanted), load[person.id]))
+                                                 len(wanted), load.get(person.id, 0)))
     for ranked in out.values():
         ranked.sort(key=lambda s: (not s.is_free, -len(s.matched_skills), s.week_minutes,
                                    s.user.name))

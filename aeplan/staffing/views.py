@@ -91,7 +91,7 @@ def find_staff(booking_id: int):
         abort(404)
     ranked = service.suggestions(booking, role, viewer=current_user)
     return render_template("staffing/find.html", booking=booking, role=role, ranked=ranked,
-                           disciplines=STAFF_DISCIPLINES, assign_form=AssignForm())
+                           disciplines=STAFF_DISCIPLINES)
 
 
 def _assignment_on(booking_id: int, assignment_id: int):
