@@ -37,6 +37,7 @@ from aeplan.permissions import (
     require_view_booking,
     require_view_clients,
 )
+from aeplan.records import records
 from aeplan.staffing import service as staffing
 from aeplan.timeutil import (
     MAX_YEAR,
@@ -432,8 +433,9 @@ def list_bookings(viewer: User, filters: BookingFilters, *, after: str | None = 
     # shows the first page (before) or says the list ends there (after).
     position = parse_cursor(before)
     if position is not None:
-        rows = db.session.execute(backward, {**params, "at": position[0], "at_id": position[1],
-                                             "limit": per_page + 1}).all()
+        rows = records(db.session.execute(backward, {**params, "at": position[0],
+                                                     "at_id": position[1],
+                                                     "limit": per_page + 1}))
         has_earlier, has_later = len(rows) > per_page, True
         rows = rows[:per_page][::-1]
         if not has_earlier and len(rows) < per_page:
@@ -442,11 +444,11 @@ def list_bookings(viewer: User, filters: BookingFilters, *, after: str | None = 
     else:
         position = parse_cursor(after)
         if position is not None:
-            rows = db.session.execute(forward, {**params, "at": position[0],
-                                                "at_id": position[1],
-                                                "limit": per_page + 1}).all()
+            rows = records(db.session.execute(forward, {**params, "at": position[0],
+                                                        "at_id": position[1],
+                                                        "limit": per_page + 1}))
         else:
-            rows = db.session.execute(first, {**params, "limit": per_page + 1}).all()
+            rows = records(db.session.execute(first, {**params, "limit": per_page + 1}))
         has_earlier, has_later = position is not None, len(rows) > per_page
         rows = rows[:per_page]
     return BookingPage(
@@ -509,10 +511,10 @@ def client_bookings(client: Client, viewer: User, *, upcoming: int = 10,
     require_view_clients(viewer)
     now = now_utc()
     ahead_query, behind_query, count_query = _client_booking_statements()
-    ahead = db.session.execute(ahead_query, {"client_id": client.id, "now": now,
-                                               "limit": upcoming}).all()
-    behind = db.session.execute(behind_query, {"client_id": client.id, "now": now,
-                                                 "limit": recent}).all()
+    ahead = records(db.session.execute(ahead_query, {"client_id": client.id, "now": now,
+                                                       "limit": upcoming}))
+    behind = records(db.session.execute(behind_query, {"client_id": client.id, "now": now,
+                                                         "limit": recent}))
     counted = db.session.scalar(count_query, {"client_id": client.id})
     return ClientBookings(ahead, behind, min(counted, COUNT_LIMIT), counted > COUNT_LIMIT)
 

@@ -45,6 +45,7 @@ from aeplan.clients.models import Client
 from aeplan.errors import Conflict, Invalid, NotAllowed
 from aeplan.extensions import db
 from aeplan.permissions import booking_visibility, can_edit_booking, require_edit_booking
+from aeplan.records import records
 from aeplan.staffing.models import Assignment, TimeOff
 from aeplan.timeutil import UTCDateTime, day_start_utc, minutes_inside, now_utc
 from aeplan.transactions import lock_booking, lock_people
@@ -373,8 +374,8 @@ def ranked_suggestions(booking: Booking, disciplines: Iterable[str], *,
     out: dict[str, list[Suggestion]] = {d: [] for d in disciplines}
     if not disciplines:
         return out
-    people = db.session.execute(_CANDIDATES, {"disciplines": disciplines,
-                                              "booking_id": booking.id}).all()
+    people = records(db.session.execute(_CANDIDATES, {"disciplines": disciplines,
+                                                      "booking_id": booking.id}))
     ids = [p.id for p in people]
     clashes = find_clashes(ids, booking.busy_starts_at, booking.busy_ends_at,
                            exclude_booking_id=booking.id)
@@ -621,12 +622,12 @@ def my_assignments(person: User, *, upcoming_limit: int = 30,
     page with up to 45 bookings, so it reads plain rows of the columns it shows: ORM
     objects for assignment, booking, client and AE cost ten times as much to build."""
     now = now_utc()
-    upcoming = db.session.execute(_MY_UPCOMING, {
+    upcoming = records(db.session.execute(_MY_UPCOMING, {
         "person": person.id, "now": now, "busy_floor": now - MAX_BUSY_SPAN,
-        "limit": upcoming_limit}).all()
-    past = db.session.execute(_MY_PAST, {
+        "limit": upcoming_limit}))
+    past = records(db.session.execute(_MY_PAST, {
         "person": person.id, "now": now, "past_floor": now - PAST_WINDOW,
-        "limit": past_limit}).all()
+        "limit": past_limit}))
     others: dict[int, list[tuple[str, str]]] = defaultdict(list)
     booking_ids = [row.booking_id for row in (*upcoming, *past)]
     if booking_ids:
