@@ -174,13 +174,14 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_write_transactions(app: Flask) -> None:
-    """Every POST runs in a write transaction from its first query, every other request
-    as reads (see aeplan.transactions)."""
+    """Every POST runs in a write transaction from its first query, unless its view reads
+    first (aeplan.transactions.reads_first); every other request runs as reads."""
     from aeplan.transactions import begin_read, begin_write
 
     @app.before_request
     def writes_begin_early():
-        if request.method == "POST":
+        view = app.view_functions.get(request.endpoint)
+        if request.method == "POST" and not getattr(view, "reads_first", False):
             begin_write()
         else:
             begin_read()

@@ -54,6 +54,21 @@ def begin_write() -> None:
     session.connection(execution_options=options)
 
 
+def reads_first(view):
+    """Mark a POST view that starts as a read (see register_write_transactions) and calls
+    switch_to_write() once it knows it will write: a request refused by checks it can
+    make on committed data then never takes, or waits for, the write lock."""
+    view.reads_first = True
+    return view
+
+
+def switch_to_write() -> None:
+    """End the request's read transaction and open a write transaction. Objects read so
+    far are expired and read afresh inside it."""
+    db.session.rollback()
+    begin_write()
+
+
 def begin_read() -> None:
     """Start a read-only request's unit of work. On PostgreSQL its statements run in
     autocommit mode: under READ COMMITTED each statement sees its own snapshot anyway, so

@@ -125,6 +125,42 @@ def test_a_clash_is_409_with_the_reason_and_no_write(login_as, ae, booking, sam,
     assert fresh(booking).sequence == 0
 
 
+def test_a_clash_is_refused_while_another_request_holds_the_write_locks(
+        login_as, ae, booking, sam, make_booking, make_client, assign):
+    """A refusal is decided on committed data without taking the write lock (SQLite) or
+    row locks (PostgreSQL), so it neither waits for nor holds up other writes."""
+    import threading
+
+    from aeplan.auth.models import User
+    from aeplan.bookings.models import Booking
+
+    assign(make_booking(make_client(ae, timezone="UTC"), starts_at=at(11, day=1),
+                        ends_at=at(13, day=1), title="Claims API demo"), sam)
+    browser = login_as(ae)
+    holder = db.engine.connect()
+    if db.engine.dialect.name == "sqlite":
+        holder.execution_options(sqlite_begin="IMMEDIATE")
+    locks = holder.begin()
+    holder.execute(select(Booking.id).where(Booking.id == booking.id).with_for_update())
+    holder.execute(select(User.id).where(User.id == sam.id).with_for_update())
+    answers = []
+    post = threading.Thread(target=lambda: answers.append(browser.post(
+        f"/bookings/{booking.id}/assignments",
+        data={"user_id": str(sam.id), "role": "technical"})))
+    try:
+        post.start()
+        post.join(timeout=5)
+        assert not post.is_alive(), "the refusal waited for the other request's locks"
+    finally:
+        locks.rollback()
+        holder.close()
+        post.join(timeout=30)
+    [response] = answers
+    assert response.status_code == 409
+    assert "Sam Tech is not free then" in text(response)
+    assert count(Assignment) == 1
+
+
 def test_a_stale_version_is_409_and_nothing_is_written(login_as, ae, booking, sam):
     booking.sequence = 3
     db.session.commit()

@@ -420,6 +420,15 @@ _ASSIGNMENT_OF = select(Assignment).where(Assignment.booking_id == bindparam("bo
                                           Assignment.user_id == bindparam("user_id"))
 
 
+def check_assign(booking: Booking, person: User | None, role: str, *, actor: User,
+                 expected_sequence: int | None = None) -> None:
+    """assign()'s checks without its locks or writes, for a view to run before it opens a
+    write transaction: a refusal (most often a clash) then never waits for, or holds up,
+    another worker's writes. Passing says nothing for certain; assign() checks again
+    under its locks."""
+    _assignable(booking, person, role, actor=actor, expected_sequence=expected_sequence)
+
+
 def assign(booking: Booking, person: User | None, role: str, *, actor: User,
            expected_sequence: int | None = None) -> Assignment:
     """Put `person` on `booking` in `role`, refusing anything that would double-book."""
@@ -429,6 +438,35 @@ def assign(booking: Booking, person: User | None, role: str, *, actor: User,
     # Lock the booking, then the person (always in that order), and read both afresh.
     lock_booking(booking)
     lock_people([person.id])
+    existing = _assignable(booking, person, role, actor=actor,
+                           expected_sequence=expected_sequence)
+    if existing is None:
+        existing = Assignment(booking_id=booking.id, user_id=person.id)
+        db.session.add(existing)
+    existing.role = role
+    existing.status = "pending"
+    existing.note = ""
+    existing.answered_at = None
+    existing.removed_at = None
+    existing.assigned_by_id = actor.id
+    existing.created_at = now_utc()
+    existing.busy_starts_at = booking.busy_starts_at
+    existing.busy_ends_at = booking.busy_ends_at
+    _record(booking, actor, "staff_added", {"staff": [None, f"{person.name} ({role})"]})
+    booking.sequence += 1
+    notify.queue(booking.id, "update")
+    booking.updated_at = now_utc()
+    db.session.flush()
+    return existing
+
+
+def _assignable(booking: Booking, person: User | None, role: str, *, actor: User,
+                expected_sequence: int | None) -> Assignment | None:
+    """Refuse (raise) unless `person` can go on `booking` in `role`; returns their
+    earlier assignment to it (removed or declined), if any."""
+    require_edit_booking(actor, booking)
+    if person is None:
+        raise Invalid("Choose a person to assign.", field="user_id")
     if expected_sequence is not None and expected_sequence != booking.sequence:
         raise Conflict("This booking changed since you opened the page (it may have moved). "
                        "Reload it and try again.")
@@ -447,23 +485,6 @@ def assign(booking: Booking, person: User | None, role: str, *, actor: User,
     clashes = find_clashes([person.id], booking.busy_starts_at, booking.busy_ends_at,
                            exclude_booking_id=booking.id)[person.id]
     _refuse_clashes(person, booking, clashes)
-    if existing is None:
-        existing = Assignment(booking_id=booking.id, user_id=person.id)
-        db.session.add(existing)
-    existing.role = role
-    existing.status = "pending"
-    existing.note = ""
-    existing.answered_at = None
-    existing.removed_at = None
-    existing.assigned_by_id = actor.id
-    existing.created_at = now_utc()
-    existing.busy_starts_at = booking.busy_starts_at
-    existing.busy_ends_at = booking.busy_ends_at
-    _record(booking, actor, "staff_added", {"staff": [None, f"{person.name} ({role})"]})
-    booking.sequence += 1
-    notify.queue(booking.id, "update")
-    booking.updated_at = now_utc()
-    db.session.flush()
     return existing
 
 

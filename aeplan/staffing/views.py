@@ -16,7 +16,7 @@ from aeplan.staffing import service
 from aeplan.staffing.forms import AssignForm, DeclineForm, ReassignForm, TimeOffForm
 from aeplan.staffing.models import TimeOff
 from aeplan.timeutil import monday_of, now_utc, parse_day, utc_to_local
-from aeplan.transactions import valid_id
+from aeplan.transactions import reads_first, switch_to_write, valid_id
 from aeplan.views import attempt, or_abort
 
 bp = Blueprint("staffing", __name__)
@@ -61,6 +61,7 @@ def _person(user_id) -> User | None:
 
 
 @bp.post("/bookings/<int:booking_id>/assignments")
+@reads_first
 def assign(booking_id: int):
     booking = or_abort(lambda: bookings.get_booking(current_user, booking_id))
     if not can_edit_booking(current_user, booking):
@@ -69,9 +70,17 @@ def assign(booking_id: int):
     form.user_id.choices = []
     version = form.version.data
     expected = int(version) if version and version.isdigit() else None
-    result, status = attempt(form, lambda: service.assign(
-        booking, _person(form.user_id.data), form.role.data, actor=current_user,
-        expected_sequence=expected))
+
+    def check_then_assign():
+        # Checked first on committed data: a clash is refused without the write lock.
+        person = _person(form.user_id.data)
+        service.check_assign(booking, person, form.role.data, actor=current_user,
+                             expected_sequence=expected)
+        switch_to_write()
+        return service.assign(booking, _person(form.user_id.data), form.role.data,
+                              actor=current_user, expected_sequence=expected)
+
+    result, status = attempt(form, check_then_assign)
     if result is not None:
         flash(_("%(name)s assigned. They will see it under their assignments.",
                 name=result.user.name), "success")
