@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 from flask import url_for
+from markupsafe import Markup
 
 from aeplan import display
 
@@ -55,3 +56,18 @@ def test_badges_as_filters(app):
             '<span class="badge short" title="2 technical">Understaffed</span>')
         assert render(s="<x>", tier="standard", b=booking, st={}) == \
             '<span class="badge status-&lt;x&gt;">&lt;x&gt;</span>||'
+
+
+def test_template_gettext_escapes_what_it_is_given(app):
+    with app.test_request_context("/"):
+        render = app.jinja_env.from_string
+        assert render('{{ _("Staff for %(title)s", title=t) }}').render(t="<b>R&D</b>") == \
+            "Staff for &lt;b&gt;R&amp;D&lt;/b&gt;"
+        assert render('{{ _("Bookings") }}').render() == "Bookings"
+        assert render('{{ ngettext("%(num)d booking", "%(num)d bookings", n) }}').render(n=1) \
+            == "1 booking"
+        assert render('{{ ngettext("%(num)d booking", "%(num)d bookings", n) }}').render(n=3) \
+            == "3 bookings"
+        # markup the template builds stays markup; text in variables never is
+        assert render('{{ _("%(n)s minutes before and after", n=m) }}').render(
+            m=Markup("<i>30</i>")) == "<i>30</i> minutes before and after"
