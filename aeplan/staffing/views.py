@@ -29,10 +29,12 @@ def _signed_in():
 
 
 def booking_page(booking_id: int, *, assign_form=None, status: int = 200,
-                 discipline: str | None = None):
+                 refused: bool = False, refused_role: str | None = None):
     """The booking page with its staffing panel; shared with bookings.detail. It ranks
-    staff for every discipline the booking is short of, or for `discipline` alone (the
-    refused assignment's)."""
+    staff for every discipline the booking is short of, except after a refused
+    assignment (`refused`): the pages only offer free people, so a refusal means someone
+    took them meanwhile, and the page then links to fresh suggestions for
+    `refused_role` instead of ranking everyone again."""
     from aeplan.bookings.forms import CancelForm, StatusForm
 
     booking = or_abort(lambda: bookings.get_booking(current_user, booking_id,
@@ -41,16 +43,16 @@ def booking_page(booking_id: int, *, assign_form=None, status: int = 200,
     staffing = service.staffing_of(booking, assignments)
     can_staff = service.can_staff(current_user, booking)
     suggested = {}
-    if can_staff:
-        short = [d for d in staffing.short if discipline in (None, d)]
+    if can_staff and not refused:
         suggested = {d: ranked[:5] for d, ranked in service.ranked_suggestions(
-            booking, short, viewer=current_user).items()}
+            booking, staffing.short, viewer=current_user).items()}
     return render_template(
         "bookings/detail.html", booking=booking,
         can_edit=can_edit_booking(current_user, booking), can_staff=can_staff,
         cancel_form=CancelForm(), status_form=StatusForm(status=booking.status),
         assignments=assignments, staffing=staffing,
-        suggested=suggested, assign_form=assign_form or AssignForm(),
+        suggested=suggested, refused_role=refused_role if refused else None,
+        assign_form=assign_form or AssignForm(),
         client_contacts=bookings.contacts_of(booking),
         reassign_form=ReassignForm(),
     ), status
@@ -86,7 +88,8 @@ def assign(booking_id: int):
                 name=result.user.name), "success")
         return redirect(url_for("bookings.detail", booking_id=booking_id) + "#staff", 303)
     role = form.role.data if form.role.data in STAFF_DISCIPLINES else None
-    return booking_page(booking_id, assign_form=form, status=status, discipline=role)
+    return booking_page(booking_id, assign_form=form, status=status, refused=True,
+                        refused_role=role)
 
 
 @bp.get("/bookings/<int:booking_id>/staff")
