@@ -120,13 +120,13 @@ def test_a_clash_is_409_with_the_reason_and_no_write(login_as, ae, booking, sam,
     page = text(response)
     assert "Sam Tech is not free then" in page
     assert "Claims API demo" in page and "Globex Insurance" in page
-    assert "Vault walkthrough" in page  # the booking page, re-rendered
-    # A refusal means someone took the person meanwhile: the page links to fresh
-    # suggestions for the role rather than ranking everyone again.
-    assert f'href="/bookings/{booking.id}/staff?role=technical"' in \
-        response.get_data(as_text=True)
+    # A refusal means someone took the person meanwhile: the page names the booking and
+    # links to fresh suggestions for the role and back to the booking.
+    assert "Not assigned" in page and "Vault walkthrough" in page
+    body = response.get_data(as_text=True)
+    assert f'href="/bookings/{booking.id}/staff?role=technical"' in body
+    assert f'href="/bookings/{booking.id}#staff"' in body
     assert "Find someone free (technical)" in page
-    assert "Suggested technical staff" not in page
     assert (count(Assignment), count(BookingChange)) == before
     assert fresh(booking).sequence == 0
 

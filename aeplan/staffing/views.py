@@ -28,13 +28,9 @@ def _signed_in():
     pass
 
 
-def booking_page(booking_id: int, *, assign_form=None, status: int = 200,
-                 refused: bool = False, refused_role: str | None = None):
+def booking_page(booking_id: int, *, assign_form=None, status: int = 200):
     """The booking page with its staffing panel; shared with bookings.detail. It ranks
-    staff for every discipline the booking is short of, except after a refused
-    assignment (`refused`): the pages only offer free people, so a refusal means someone
-    took them meanwhile, and the page then links to fresh suggestions for
-    `refused_role` instead of ranking everyone again."""
+    staff for every discipline the booking is short of."""
     from aeplan.bookings.forms import CancelForm, StatusForm
 
     booking = or_abort(lambda: bookings.get_booking(current_user, booking_id,
@@ -43,7 +39,7 @@ def booking_page(booking_id: int, *, assign_form=None, status: int = 200,
     staffing = service.staffing_of(booking, assignments)
     can_staff = service.can_staff(current_user, booking)
     suggested = {}
-    if can_staff and not refused:
+    if can_staff:
         suggested = {d: ranked[:5] for d, ranked in service.ranked_suggestions(
             booking, staffing.short, viewer=current_user).items()}
     return render_template(
@@ -51,8 +47,7 @@ def booking_page(booking_id: int, *, assign_form=None, status: int = 200,
         can_edit=can_edit_booking(current_user, booking), can_staff=can_staff,
         cancel_form=CancelForm(), status_form=StatusForm(status=booking.status),
         assignments=assignments, staffing=staffing,
-        suggested=suggested, refused_role=refused_role if refused else None,
-        assign_form=assign_form or AssignForm(),
+        suggested=suggested, assign_form=assign_form or AssignForm(),
         client_contacts=bookings.contacts_of(booking),
         reassign_form=ReassignForm(),
     ), status
@@ -87,9 +82,14 @@ def assign(booking_id: int):
         flash(_("%(name)s assigned. They will see it under their assignments.",
                 name=result.user.name), "success")
         return redirect(url_for("bookings.detail", booking_id=booking_id) + "#staff", 303)
-    role = form.role.data if form.role.data in STAFF_DISCIPLINES else None
-    return booking_page(booking_id, assign_form=form, status=status, refused=True,
-                        refused_role=role)
+    # The pages only offer free people, so a refusal most often means someone took the
+    # person meanwhile: say why and link to fresh suggestions for the role, rather than
+    # re-rendering the whole booking page around the message.
+    booking = or_abort(lambda: bookings.get_booking(current_user, booking_id))
+    return render_template(
+        "staffing/refused.html", booking=booking,
+        messages=[m for messages in form.errors.values() for m in messages],
+        role=form.role.data if form.role.data in STAFF_DISCIPLINES else None), status
 
 
 @bp.get("/bookings/<int:booking_id>/staff")
