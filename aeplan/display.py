@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -10,7 +10,6 @@ from babel import Locale
 from babel.dates import format_date as babel_date
 from flask import Flask, current_app, request, url_for
 from flask_babel import (
-    format_date,
     format_datetime,
     get_locale,
     get_timezone,
@@ -143,8 +142,27 @@ def dt(value: datetime | None, fmt: str = "medium") -> str:
     return format_datetime(value, fmt) if value else ""
 
 
+@lru_cache(maxsize=4096)
+def _formatted_day(value, fmt: str, locale: str) -> str:
+    return babel_date(value, fmt, locale=locale)
+
+
 def day(value, fmt: str = "EEE d MMM") -> str:
-    return format_date(value, fmt) if value else ""
+    """A date in the reader's language (a datetime: its day in the reader's zone, naive
+    ones taken as UTC, as Flask-Babel's format_date does). Calendars show dozens, so each
+    (day, pattern, language) is formatted once."""
+    if not value:
+        return ""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        value = aware.astimezone(_zone()).date()
+    return _formatted_day(value, fmt, _locale())
+
+
+def hhmm(value: datetime) -> str:
+    """24-hour clock time in the reader's zone, as dt(value, "HH:mm")."""
+    local = value.astimezone(_zone())
+    return f"{local.hour:02d}:{local.minute:02d}"
 
 
 @lru_cache(maxsize=16)
@@ -381,7 +399,7 @@ def register(app: Flask) -> None:
         npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
         newstyle=True)
     app.jinja_env.globals.update(_=html_gettext, gettext=html_gettext, ngettext=html_ngettext)
-    app.jinja_env.filters.update(label=label, dt=dt, day=day, when=when, hours=hours,
+    app.jinja_env.filters.update(label=label, dt=dt, day=day, hhmm=hhmm, when=when, hours=hours,
                                  reason=suggestion_reason, money=money, id_url=id_url,
                                  key_badge=key_badge, status_badge=status_badge,
                                  short_badge=short_badge)

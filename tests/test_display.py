@@ -71,3 +71,22 @@ def test_template_gettext_escapes_what_it_is_given(app):
         # markup the template builds stays markup; text in variables never is
         assert render('{{ _("%(n)s minutes before and after", n=m) }}').render(
             m=Markup("<i>30</i>")) == "<i>30</i> minutes before and after"
+
+
+@pytest.mark.parametrize("locale, zone", [("en", "UTC"), ("en_GB", "Europe/London"),
+                                          ("de", "Europe/Berlin"), ("en_US", "America/Chicago")])
+def test_day_and_hhmm_say_what_flask_babel_says(app, monkeypatch, locale, zone):
+    from datetime import UTC, date, datetime
+
+    import flask_babel
+
+    monkeypatch.setattr(app.extensions["babel"], "locale_selector", lambda: locale)
+    monkeypatch.setattr(app.extensions["babel"], "timezone_selector", lambda: zone)
+    values = [date(2026, 12, 7), datetime(2026, 12, 7, 23, 30, tzinfo=UTC),
+              datetime(2026, 3, 29, 0, 59), datetime(2026, 10, 25, 1, 30, tzinfo=UTC)]
+    with app.test_request_context("/"):
+        for value in values:
+            for fmt in ("EEE d MMM", "EEEE d MMM", "d MMMM y", "MMMM y", "EEE", "d"):
+                assert display.day(value, fmt) == flask_babel.format_date(value, fmt)
+            if isinstance(value, datetime) and value.tzinfo:
+                assert display.hhmm(value) == flask_babel.format_datetime(value, "HH:mm")
