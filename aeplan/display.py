@@ -116,10 +116,15 @@ def _translations():
     return _current().translations
 
 
+@lru_cache(maxsize=4096)
+def _translation(msgid: str, locale: str) -> str:
+    return _current().translations.ugettext(msgid)  # the request's catalogue is `locale`'s
+
+
 def text(msgid: str, **variables) -> str:
     """gettext for helpers that run per row: Flask-Babel's own looks up the request's
-    catalogue on every call."""
-    translated = _current().translations.ugettext(msgid)
+    catalogue on every call. Each (message, language) is looked up once."""
+    translated = _translation(msgid, _current().locale)
     return translated % variables if variables else translated
 
 
@@ -381,7 +386,14 @@ def html_gettext(msgid: str, **variables) -> Markup:
     translation is markup, and the variables put into it are escaped. Jinja's own goes
     through three calls with the template context for each string, which was a fifth of
     a booking page's rendering."""
-    return Markup(_current().translations.ugettext(msgid)) % variables
+    if variables:
+        return Markup(_translation(msgid, _current().locale)) % variables
+    return _plain_html_text(msgid, _current().locale)
+
+
+@lru_cache(maxsize=4096)
+def _plain_html_text(msgid: str, locale: str) -> Markup:
+    return Markup(_translation(msgid, locale)) % {}
 
 
 def html_ngettext(singular: str, plural: str, num: int, **variables) -> Markup:
