@@ -28,7 +28,7 @@ def _signed_in():
     pass
 
 
-def booking_page(booking_id: int, *, assign_form=None, status: int = 200):
+def booking_page(booking_id: int, *, status: int = 200):
     """The booking page with its staffing panel; shared with bookings.detail. It ranks
     staff for every discipline the booking is short of."""
     from aeplan.bookings.forms import CancelForm, StatusForm
@@ -47,9 +47,8 @@ def booking_page(booking_id: int, *, assign_form=None, status: int = 200):
         can_edit=can_edit_booking(current_user, booking), can_staff=can_staff,
         cancel_form=CancelForm(), status_form=StatusForm(status=booking.status),
         assignments=assignments, staffing=staffing,
-        suggested=suggested, assign_form=assign_form or AssignForm(),
+        suggested=suggested,
         client_contacts=bookings.contacts_of(booking),
-        reassign_form=ReassignForm(),
     ), status
 
 
