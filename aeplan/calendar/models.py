@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import ForeignKey, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aeplan.extensions import db
@@ -17,6 +17,10 @@ class DataVersion(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     value: Mapped[int] = mapped_column(default=0)
+
+
+# The current data version (no row yet: none), for feeds and other caches keyed by it.
+CURRENT_VERSION = select(DataVersion.value).where(DataVersion.id == 1)
 
 
 class FeedCache(db.Model):

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from aeplan.auth.models import User
 from aeplan.bookings.models import Booking, ending_after
 from aeplan.calendar import ical
-from aeplan.calendar.models import DataVersion, EventCache, FeedCache
+from aeplan.calendar.models import CURRENT_VERSION, DataVersion, EventCache, FeedCache
 from aeplan.clients.models import Client, Contact
 from aeplan.errors import NotAllowed
 from aeplan.extensions import db
@@ -211,8 +211,7 @@ def _version_key(value: int | None) -> str:
 
 
 def _version() -> str:
-    return _version_key(db.session.scalar(select(DataVersion.value)
-                                          .where(DataVersion.id == 1)))
+    return _version_key(db.session.scalar(CURRENT_VERSION))
 
 
 def feed_name(feed: Feed) -> str:
@@ -322,7 +321,7 @@ def build_feed(feed: Feed, *, base_url: str) -> tuple[bytes, dict[int, tuple[str
 _VALIDATORS = (
     select(User.feed_secret, User.active, FeedCache.etag, FeedCache.last_modified,
            FeedCache.version,
-           select(DataVersion.value).where(DataVersion.id == 1).scalar_subquery()
+           CURRENT_VERSION.scalar_subquery()
            .label("data_version"))
     .join(FeedCache, FeedCache.key == bindparam("key"))
     .where(User.id == bindparam("user_id"))

@@ -40,7 +40,7 @@ from aeplan.bookings.models import (
     ending_after,
 )
 from aeplan.calendar import notify
-from aeplan.calendar.models import DataVersion
+from aeplan.calendar.models import CURRENT_VERSION
 from aeplan.clients.models import Client
 from aeplan.errors import Conflict, Invalid, NotAllowed
 from aeplan.extensions import db
@@ -288,7 +288,6 @@ def _week_load_statement():
 _WEEK_LOAD = _week_load_statement()
 
 
-_DATA_VERSION = select(DataVersion.value).where(DataVersion.id == 1)
 _WEEK_LOADS_KEPT = 64  # weeks, per worker
 
 
@@ -302,7 +301,7 @@ def _week_load_cache(week_start: datetime) -> dict[int, int] | None:
     before the sums, so a sum is never stored under a version older than its data. The
     cache lives on the app: each worker has its own.
     """
-    version = db.session.scalar(_DATA_VERSION) or 0  # flushes pending changes first
+    version = db.session.scalar(CURRENT_VERSION) or 0  # flushes pending changes first
     if db.session.info.get("feeds_changed"):
         return None
     caches = current_app.extensions.setdefault("aeplan.week_loads", {})
