@@ -96,15 +96,15 @@ def register_extensions(app: Flask) -> None:
         models,  # noqa: F401
         transactions,  # noqa: F401
     )
-    from aeplan.auth.models import User
+    from aeplan.auth.service import signed_in_user
     from aeplan.calendar import service as _feed_version_hooks  # noqa: F401
+    from aeplan.transactions import valid_id
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        if not (user_id.isascii() and user_id.isdigit()):
+        if not (user_id.isascii() and user_id.isdigit()) or not valid_id(int(user_id)):
             return None
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.active else None
+        return signed_in_user(int(user_id))
 
 
 def register_blueprints(app: Flask) -> None:

@@ -264,22 +264,31 @@ def hours(minutes: int) -> str:
 
 
 def suggestion_reason(s) -> str:
-    """One line saying why a person ranks where they do."""
-    if s.clashes:
-        zone = _zone().key
-        parts = []
-        for c in s.clashes[:2]:
-            if c.kind == "time_off":
-                parts.append(text("time off") + (f" ({c.title})" if c.title else ""))
-            else:
-                parts.append(text("on “%(title)s” %(start)s–%(end)s",
-                                  title=c.title, start=time_in(c.starts_at, zone),
-                                  end=time_in(c.ends_at, zone)))
-        return ", ".join(parts)
-    bits = [text("free")]
-    if s.wanted_skills:
-        bits.append(text("%(n)s of %(m)s skills", n=len(s.matched_skills), m=s.wanted_skills))
-    bits.append(text("%(h)s this week", h=hours(s.week_minutes)))
+    """One line saying why a person ranks where they do. The find-staff page has one per
+    person of a discipline, so the free people's lines (a handful of distinct ones) are
+    made once per language and clocks are formatted without Babel."""
+    reader = _current()
+    if not s.clashes:
+        return _free_reason(len(s.matched_skills), s.wanted_skills, s.week_minutes,
+                            reader.locale)
+    zone, twelve = reader.zone, _twelve_hour(reader.locale)
+    parts = []
+    for c in s.clashes[:2]:
+        if c.kind == "time_off":
+            parts.append(text("time off") + (f" ({c.title})" if c.title else ""))
+        else:
+            parts.append(text("on “%(title)s” %(start)s–%(end)s", title=c.title,
+                              start=_clock(c.starts_at.astimezone(zone), twelve),
+                              end=_clock(c.ends_at.astimezone(zone), twelve)))
+    return ", ".join(parts)
+
+
+@lru_cache(maxsize=1024)
+def _free_reason(matched: int, wanted: int, minutes: int, locale: str) -> str:
+    bits = [text("free")]  # text() translates into `locale`, the request's
+    if wanted:
+        bits.append(text("%(n)s of %(m)s skills", n=matched, m=wanted))
+    bits.append(text("%(h)s this week", h=hours(minutes)))
     return ", ".join(bits)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from aeplan.auth.models import DISCIPLINES, ROLES, LoginFailure, User
@@ -39,6 +39,16 @@ class UserInput:
 
 def normalise_email(email: str) -> str:
     return (email or "").strip().lower()
+
+
+# Built once: every signed-in request runs it, and Session.get() built and keyed a new
+# statement each time.
+_ACTIVE_USER = select(User).where(User.id == bindparam("user_id"), User.active.is_(True))
+
+
+def signed_in_user(user_id: int) -> User | None:
+    """The account a session names, or None once it is deactivated."""
+    return db.session.scalar(_ACTIVE_USER, {"user_id": user_id})
 
 
 def user_by_email(email: str) -> User | None:

@@ -37,7 +37,7 @@ from aeplan.permissions import (
     require_view_booking,
     require_view_clients,
 )
-from aeplan.records import records
+from aeplan.records import fetch
 from aeplan.staffing import service as staffing
 from aeplan.timeutil import (
     MAX_YEAR,
@@ -433,9 +433,8 @@ def list_bookings(viewer: User, filters: BookingFilters, *, after: str | None = 
     # shows the first page (before) or says the list ends there (after).
     position = parse_cursor(before)
     if position is not None:
-        rows = records(db.session.execute(backward, {**params, "at": position[0],
-                                                     "at_id": position[1],
-                                                     "limit": per_page + 1}))
+        rows = fetch(backward, {**params, "at": position[0], "at_id": position[1],
+                                "limit": per_page + 1})
         has_earlier, has_later = len(rows) > per_page, True
         rows = rows[:per_page][::-1]
         if not has_earlier and len(rows) < per_page:
@@ -444,11 +443,10 @@ def list_bookings(viewer: User, filters: BookingFilters, *, after: str | None = 
     else:
         position = parse_cursor(after)
         if position is not None:
-            rows = records(db.session.execute(forward, {**params, "at": position[0],
-                                                        "at_id": position[1],
-                                                        "limit": per_page + 1}))
+            rows = fetch(forward, {**params, "at": position[0], "at_id": position[1],
+                                   "limit": per_page + 1})
         else:
-            rows = records(db.session.execute(first, {**params, "limit": per_page + 1}))
+            rows = fetch(first, {**params, "limit": per_page + 1})
         has_earlier, has_later = position is not None, len(rows) > per_page
         rows = rows[:per_page]
     return BookingPage(
@@ -511,10 +509,8 @@ def client_bookings(client: Client, viewer: User, *, upcoming: int = 10,
     require_view_clients(viewer)
     now = now_utc()
     ahead_query, behind_query, count_query = _client_booking_statements()
-    ahead = records(db.session.execute(ahead_query, {"client_id": client.id, "now": now,
-                                                       "limit": upcoming}))
-    behind = records(db.session.execute(behind_query, {"client_id": client.id, "now": now,
-                                                         "limit": recent}))
+    ahead = fetch(ahead_query, {"client_id": client.id, "now": now, "limit": upcoming})
+    behind = fetch(behind_query, {"client_id": client.id, "now": now, "limit": recent})
     counted = db.session.scalar(count_query, {"client_id": client.id})
     return ClientBookings(ahead, behind, min(counted, COUNT_LIMIT), counted > COUNT_LIMIT)
 

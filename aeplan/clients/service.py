@@ -12,7 +12,7 @@ from aeplan.clients.models import INDUSTRIES, TIERS, Client, Contact
 from aeplan.errors import Invalid, NotAllowed, NotFound
 from aeplan.extensions import db
 from aeplan.permissions import require_edit_client, require_view_clients
-from aeplan.records import records
+from aeplan.records import fetch
 from aeplan.timeutil import is_valid_zone, now_utc
 from aeplan.transactions import valid_id
 
@@ -92,7 +92,7 @@ _ACTIVE_AES = (select(User.id, User.name).where(User.role == "ae", User.active.i
 
 def account_executives() -> list:
     """Active AEs as (id, name) rows, for choosers and filters on many pages."""
-    return records(db.session.execute(_ACTIVE_AES))
+    return fetch(_ACTIVE_AES)
 
 
 def _check(data: ClientInput, *, actor: User, existing: Client | None) -> int:

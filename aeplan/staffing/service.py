@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from flask import current_app
@@ -45,7 +45,7 @@ from aeplan.clients.models import Client
 from aeplan.errors import Conflict, Invalid, NotAllowed
 from aeplan.extensions import db
 from aeplan.permissions import booking_visibility, can_edit_booking, require_edit_booking
-from aeplan.records import records
+from aeplan.records import fetch, run
 from aeplan.staffing.models import Assignment, TimeOff
 from aeplan.timeutil import UTCDateTime, day_start_utc, minutes_inside, now_utc
 from aeplan.transactions import lock_booking, lock_people
@@ -168,7 +168,7 @@ def find_clashes(user_ids: Iterable[int], busy_start: datetime, busy_end: dateti
     out: dict[int, list[Clash]] = {uid: [] for uid in ids}
     if not ids:
         return out
-    rows = db.session.execute(_CLASHES, {
+    rows = run(_CLASHES, {
         "ids": ids, "busy_start": busy_start, "busy_end": busy_end,
         "busy_floor": busy_start - MAX_BUSY_SPAN, "time_off_floor": busy_start - MAX_TIME_OFF,
         "exclude": exclude_booking_id or 0})
@@ -373,8 +373,7 @@ def ranked_suggestions(booking: Booking, disciplines: Iterable[str], *,
     out: dict[str, list[Suggestion]] = {d: [] for d in disciplines}
     if not disciplines:
         return out
-    people = records(db.session.execute(_CANDIDATES, {"disciplines": disciplines,
-                                                      "booking_id": booking.id}))
+    people = fetch(_CANDIDATES, {"disciplines": disciplines, "booking_id": booking.id})
     ids = [p.id for p in people]
     clashes = find_clashes(ids, booking.busy_starts_at, booking.busy_ends_at,
                            exclude_booking_id=booking.id)
@@ -385,7 +384,7 @@ def ranked_suggestions(booking: Booking, disciplines: Iterable[str], *,
     load = week_minutes([i for i in ids if not clashes[i]], day_start_utc(monday, booking.timezone))
     wanted = [s.lower() for s in booking.skill_list]
     for person in people:
-        have = {skill.lower(): skill for skill in split_skills(person.skills)}
+        have = _skills_by_lowercase(person.skills)
         matched = [have[s] for s in wanted if s in have]
         out[person.discipline].append(Suggestion(person, clashes[person.id], matched,
                                                  len(wanted), load.get(person.id, 0)))
@@ -393,6 +392,14 @@ def ranked_suggestions(booking: Booking, disciplines: Iterable[str], *,
         ranked.sort(key=lambda s: (not s.is_free, -len(s.matched_skills), s.week_minutes,
                                    s.user.name))
     return out
+
+
+@lru_cache(maxsize=1024)
+def _skills_by_lowercase(skills: str | None) -> dict[str, str]:
+    """A person's skills keyed by their lower case, for matching a booking's; ranking
+    asks for every person of a discipline on every page, so each text is split once.
+    Callers must not change the dict."""
+    return {skill.lower(): skill for skill in split_skills(skills)}
 
 
 def _zone(name: str):
@@ -642,12 +649,12 @@ def my_assignments(person: User, *, upcoming_limit: int = 30,
     page with up to 45 bookings, so it reads plain rows of the columns it shows: ORM
     objects for assignment, booking, client and AE cost ten times as much to build."""
     now = now_utc()
-    upcoming = records(db.session.execute(_MY_UPCOMING, {
+    upcoming = fetch(_MY_UPCOMING, {
         "person": person.id, "now": now, "busy_floor": now - MAX_BUSY_SPAN,
-        "limit": upcoming_limit}))
-    past = records(db.session.execute(_MY_PAST, {
+        "limit": upcoming_limit})
+    past = fetch(_MY_PAST, {
         "person": person.id, "now": now, "past_floor": now - PAST_WINDOW,
-        "limit": past_limit}))
+        "limit": past_limit})
     others: dict[int, list[tuple[str, str]]] = defaultdict(list)
     booking_ids = [row.booking_id for row in (*upcoming, *past)]
     if booking_ids:

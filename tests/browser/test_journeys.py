@@ -242,3 +242,44 @@ def test_ae_plans_a_trip_and_sees_what_it_cost_each_client(page, live_server, ma
         "heading", name="Trips that served this client")).inner_text()
     assert "Frankfurt client week" in trips_section
     assert "€618.01" in trips_section and "€921.51" in trips_section
+
+
+def test_ae_staffs_from_everyone_ranked_then_reassigns(page, live_server, make_user,
+                                                        make_client, make_booking, assign):
+    """Journeys 2 and 10: the AE picks from the whole ranked list, with busy people and
+    their reasons shown, then moves the work to someone else in the same role."""
+    from datetime import timedelta
+
+    from tests.conftest import T0
+
+    ae = make_user("ae", name="Priya Nair", timezone="UTC")
+    make_user("support", name="Ana Free", skills="payments API")
+    make_user("support", name="Ben Free")
+    busy = make_user("support", name="Cy Busy")
+    client = make_client(owner=ae, name="Cobalt Systems")
+    demo = make_booking(client, title="Payments API walkthrough", starts_at=T0,
+                        ends_at=T0 + timedelta(hours=1), needs_technical=1,
+                        skills="payments API")
+    assign(make_booking(client, title="Rival pitch", starts_at=T0,
+                        ends_at=T0 + timedelta(hours=2)), busy)
+
+    sign_in(page, live_server, ae)
+    page.goto(f"{live_server}/bookings/{demo.id}")
+    page.get_by_role("link", name="See everyone and why they are busy").click()
+    rows = page.locator("ol.ranked > li")
+    assert rows.count() == 3
+    assert "Ana Free" in rows.nth(0).inner_text() and "1 of 1 skills" in rows.nth(0).inner_text()
+    assert "Rival pitch" in rows.nth(2).inner_text()
+    assert rows.nth(2).get_by_role("button").count() == 0  # the busy cannot be picked
+
+    page.get_by_role("button", name="Assign Ana Free").click()
+    page.wait_for_url(re.compile(rf"/bookings/{demo.id}(#staff)?$"))
+    assert "Ana Free assigned." in page.content()
+    assert "Ana Free" in page.locator("#staff").inner_text()
+
+    page.get_by_role("link", name="Reassign Ana Free").click()
+    page.get_by_role("button", name="Reassign to Ben Free").click()
+    page.wait_for_url(re.compile(rf"/bookings/{demo.id}(#staff)?$"))
+    staff = page.locator("#staff").inner_text()
+    assert "Ben Free" in staff
+    assert page.locator("#staff").get_by_role("link", name="Reassign Ana Free").count() == 0
