@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date as babel_date
-from flask import Flask, current_app, request, url_for
+from flask import Flask, current_app, has_request_context, request, url_for
 from flask_babel import (
     format_datetime,
     get_locale,
@@ -83,12 +83,13 @@ class _Reader:
     through Werkzeug's context proxy each time (about 0.9 ms of a 45-card page), so they
     live in a context variable that the end of each request (and app context) clears.
     """
-    __slots__ = ("locale", "zone", "translations")
+    __slots__ = ("locale", "zone", "translations", "script_root")
 
     def __init__(self):
         self.locale = str(get_locale())
         self.zone = ZoneInfo(str(get_timezone()))
         self.translations = get_translations()
+        self.script_root = request.script_root if has_request_context() else ""
 
 
 _reader: ContextVar[_Reader | None] = ContextVar("aeplan_reader", default=None)
@@ -317,16 +318,20 @@ def row_url(endpoint: str, **ids: int) -> str:
     return pattern.format(**{name: int(value) for name, value in ids.items()})
 
 
-_id_names: dict[str, str] = {}
+_id_url_parts: dict[tuple[str, str], tuple[str, str]] = {}
 
 
 def id_url(value: int, endpoint: str) -> str:
-    """row_url() for a route with one id, as a filter: {{ b.id|id_url("bookings.detail") }}."""
-    name = _id_names.get(endpoint)
-    if name is None:
+    """row_url() for a route with one id, as a filter: {{ b.id|id_url("bookings.detail") }}.
+    Cards call it several times each, so the URL is kept as the text before and after
+    the id, per endpoint and script root."""
+    root = _current().script_root
+    parts = _id_url_parts.get((endpoint, root))
+    if parts is None:
         (name,) = next(current_app.url_map.iter_rules(endpoint)).arguments
-        _id_names[endpoint] = name
-    return row_url(endpoint, **{name: value})
+        before, _, after = row_url(endpoint, **{name: _SENTINEL}).partition(str(_SENTINEL))
+        parts = _id_url_parts[endpoint, root] = (before, after)
+    return f"{parts[0]}{int(value)}{parts[1]}"
 
 
 def page_url(page: int | None, **cursor: str) -> str:

@@ -34,10 +34,15 @@ def test_row_url_takes_only_integers(app):
     ("clients.detail", "client_id"),
 ])
 def test_id_url_filter_matches_url_for(app, endpoint, name):
-    with app.test_request_context("/", environ_overrides={"SCRIPT_NAME": "/aeplan"}):
-        rendered = app.jinja_env.from_string("{{ 42|id_url(e) }}").render(e=endpoint)
-        assert rendered == url_for(endpoint, **{name: 42})
-        assert rendered.startswith("/aeplan/") and "/42" in rendered
+    # Each script root in turn: the URL's parts are kept per endpoint and root.
+    for root in ("/aeplan", "", "/odd{root}", "/aeplan"):
+        with app.test_request_context("/", environ_overrides={"SCRIPT_NAME": root}):
+            template = app.jinja_env.from_string("{{ 42|id_url(e) }} {{ 7|id_url(e) }}")
+            rendered = template.render(e=endpoint)
+            assert rendered == f"{url_for(endpoint, **{name: 42})} {url_for(endpoint, **{name: 7})}"
+            assert rendered.startswith(f"{root}/") and "/42" in rendered
+            with pytest.raises(ValueError):
+                display.id_url("42/../admin", endpoint)
 
 
 def test_badges_as_filters(app):

@@ -312,6 +312,30 @@ def test_my_assignments_show_client_ae_others_and_pending(login_as, booking, sam
     assert f"/assignments/{mine.id}/accept" in card
 
 
+def test_my_past_assignments_are_a_line_each_newest_first(login_as, sam, assign,
+                                                          make_booking, acme, make_user):
+    from aeplan.timeutil import now_utc
+
+    today = now_utc().replace(minute=0, second=0, microsecond=0)
+    older = make_booking(acme, starts_at=today - timedelta(days=9),
+                         ends_at=today - timedelta(days=9, hours=-1), title="Older review")
+    newer = make_booking(acme, starts_at=today - timedelta(days=2),
+                         ends_at=today - timedelta(days=2, hours=-1), title="Newer review")
+    first = assign(older, sam, status="accepted")
+    second = assign(newer, sam, status="declined", note="ill")
+    assign(newer, make_user("support", name="Kim Colleague"))
+
+    html = login_as(sam).get("/assignments/").get_data(as_text=True)
+    past = html.split('id="past-h"')[1]
+    assert past.index("Newer review") < past.index("Older review")
+    line = past.split(f'id="assignment-{second.id}"')[1].split("</li>")[0]
+    assert f'href="/bookings/{newer.id}"' in line and "Acme Bank" in line
+    assert "Declined" in line
+    assert f'id="assignment-{first.id}"' in past
+    # No answers and no colleagues on past work: only upcoming cards carry them.
+    assert "/accept" not in past and "/decline" not in past and "Kim Colleague" not in past
+
+
 def test_accept(login_as, booking, sam, assign):
     a = assign(booking, sam)
     response = login_as(sam).post(f"/assignments/{a.id}/accept")

@@ -591,7 +591,7 @@ class MyAssignments:
     client_tier and owner_name."""
     upcoming: list  # soonest first
     past: list  # latest first
-    others: dict[int, list[tuple[str, str]]]  # booking id -> (name, role) of the others on it
+    others: dict[int, list[tuple[str, str]]]  # upcoming booking id -> (name, role) of others
 
 
 def _my_statements():
@@ -639,7 +639,7 @@ _MY_UPCOMING, _MY_PAST, _MY_OTHERS = _my_statements()
 def my_assignments(person: User, *, upcoming_limit: int = 30,
                    past_limit: int = 15) -> MyAssignments:
     """A support person's upcoming assignments and those of the last 120 days, and who
-    else is on each booking, in three queries.
+    else is on each upcoming booking, in three queries.
 
     Both lists walk this person's (user_id, busy_starts_at) index in order from now and
     stop at the limit: ordering by the booking's start instead made the database join
@@ -656,7 +656,7 @@ def my_assignments(person: User, *, upcoming_limit: int = 30,
         "person": person.id, "now": now, "past_floor": now - PAST_WINDOW,
         "limit": past_limit})
     others: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    booking_ids = [row.booking_id for row in (*upcoming, *past)]
+    booking_ids = [row.booking_id for row in upcoming]  # past work is a line each
     if booking_ids:
         for booking_id, name, role in db.session.execute(
                 _MY_OTHERS, {"booking_ids": booking_ids, "person": person.id}):
