@@ -5,10 +5,12 @@ from collections.abc import Iterable
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from aeplan.extensions import db
 
 SQLITE_BEGIN = "sqlite_begin"
+ONLY_READ = "aeplan.only_read"  # session.info: this unit of work has not written
 MAX_ID = 2**31 - 1
 
 
@@ -48,6 +50,7 @@ def begin_write() -> None:
     work; it does nothing if a transaction is already open.
     """
     session = db.session()
+    session.info.pop(ONLY_READ, None)
     if session.in_transaction():
         return
     options = {SQLITE_BEGIN: "IMMEDIATE"} if db.engine.dialect.name == "sqlite" else {}
@@ -78,9 +81,26 @@ def begin_read() -> None:
     with begin_write(). SQLite's reads keep their BEGIN DEFERRED: one consistent view
     of the file, at no cost in round trips."""
     session = db.session()
+    session.info[ONLY_READ] = True
     if session.in_transaction() or db.engine.dialect.name != "postgresql":
         return
     session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+@event.listens_for(Session, "after_flush")
+def _has_written(session, flush_context):
+    session.info.pop(ONLY_READ, None)
+
+
+def undo() -> None:
+    """Roll back a refused unit of work. One that has only read (begun by begin_read,
+    never switched to write, nothing flushed or pending) has nothing to undo: it keeps
+    its transaction and what it loaded for the page that explains the refusal, which
+    then reads nothing again; the end of the request closes it."""
+    session = db.session()
+    if session.info.get(ONLY_READ) and not (session.new or session.dirty or session.deleted):
+        return
+    session.rollback()
 
 
 def lock_booking(booking) -> None:

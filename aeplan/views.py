@@ -10,20 +10,21 @@ from werkzeug.routing import IntegerConverter
 from aeplan.errors import DomainError
 from aeplan.extensions import db
 from aeplan.forms import apply_error
-from aeplan.transactions import MAX_ID
+from aeplan.transactions import MAX_ID, undo
 
 T = TypeVar("T")
 
 
 def attempt(form, action: Callable[[], T]) -> tuple[T | None, int]:
-    """Validate `form`, run `action` and commit; on failure roll back and put the reason on
-    the form. Returns (result, HTTP status for re-rendering)."""
+    """Validate `form`, run `action` and commit; on failure undo what it wrote (see
+    transactions.undo) and put the reason on the form. Returns (result, HTTP status for
+    re-rendering)."""
     if not form.validate_on_submit():
         return None, 422 if request.method == "POST" else 200
     try:
         result = action()
     except DomainError as error:
-        db.session.rollback()
+        undo()
         apply_error(form, error)
         return None, error.status
     db.session.commit()

@@ -167,6 +167,28 @@ def test_a_clash_is_refused_while_another_request_holds_the_write_locks(
     assert count(Assignment) == 1
 
 
+def test_a_clash_found_under_the_write_lock_is_rolled_back_and_explained(
+        login_as, ae, booking, sam, make_booking, make_client, assign, monkeypatch):
+    """When the lock-free check passed (someone took the person between it and the
+    locks), assign() refuses under the locks: the page still names the booking, read
+    afresh after the rollback, and nothing is written."""
+    import aeplan.staffing.service
+
+    assign(make_booking(make_client(ae, name="Globex Insurance", timezone="UTC"),
+                        starts_at=at(11, day=1), ends_at=at(13, day=1),
+                        title="Claims API demo"), sam)
+    monkeypatch.setattr(aeplan.staffing.service, "check_assign", lambda *a, **k: None)
+    before = count(Assignment), count(BookingChange)
+    response = login_as(ae).post(f"/bookings/{booking.id}/assignments",
+                                 data={"user_id": str(sam.id), "role": "technical"})
+    assert response.status_code == 409
+    page = text(response)
+    assert "Sam Tech is not free then" in page and "Claims API demo" in page
+    assert "Not assigned" in page and "Vault walkthrough" in page and "Acme Bank" in page
+    assert (count(Assignment), count(BookingChange)) == before
+    assert fresh(booking).sequence == 0
+
+
 def test_a_stale_version_is_409_and_nothing_is_written(login_as, ae, booking, sam):
     booking.sequence = 3
     db.session.commit()

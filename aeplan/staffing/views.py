@@ -83,8 +83,9 @@ def assign(booking_id: int):
         return redirect(url_for("bookings.detail", booking_id=booking_id) + "#staff", 303)
     # The pages only offer free people, so a refusal most often means someone took the
     # person meanwhile: say why and link to fresh suggestions for the role, rather than
-    # re-rendering the whole booking page around the message.
-    booking = or_abort(lambda: bookings.get_booking(current_user, booking_id))
+    # re-rendering the whole booking page around the message. A refusal by the checks
+    # kept what they loaded; one under the write lock was rolled back, and the booking
+    # is read afresh as the page uses it.
     return render_template(
         "staffing/refused.html", booking=booking,
         messages=[m for messages in form.errors.values() for m in messages],
