@@ -95,3 +95,25 @@ def test_day_and_hhmm_say_what_flask_babel_says(app, monkeypatch, locale, zone):
                 assert display.day(value, fmt) == flask_babel.format_date(value, fmt)
             if isinstance(value, datetime) and value.tzinfo:
                 assert display.hhmm(value) == flask_babel.format_datetime(value, "HH:mm")
+
+
+@pytest.mark.parametrize("data", ["Europe/Berlin", "UTC", "Pacific/Apia", "Mars/Olympus",
+                                  None, ""])
+def test_zone_select_writes_what_wtforms_select_writes(app, data):
+    from flask_wtf import FlaskForm
+    from wtforms.widgets import Select
+
+    from aeplan.forms import TimezoneField
+    from aeplan.timeutil import timezone_names
+
+    class Form(FlaskForm):
+        zone = TimezoneField()
+
+    with app.test_request_context("/"):
+        form = Form(meta={"csrf": False}, data={"zone": data})
+        attrs = {"aria-describedby": "zone-hint", "required": True}
+        cached = form.zone(**attrs)
+        assert cached == Select()(form.zone, **attrs)
+        assert form.zone() == Select()(form.zone)
+        assert cached.count("<option") == len(timezone_names()) and cached.count(" selected") == (
+            1 if data in ("Europe/Berlin", "UTC", "Pacific/Apia") else 0)
