@@ -117,3 +117,33 @@ def test_zone_select_writes_what_wtforms_select_writes(app, data):
         assert form.zone() == Select()(form.zone)
         assert cached.count("<option") == len(timezone_names()) and cached.count(" selected") == (
             1 if data in ("Europe/Berlin", "UTC", "Pacific/Apia") else 0)
+
+
+def test_person_options_escape_names_and_mark_the_chosen_one(app):
+    from types import SimpleNamespace
+
+    people = [SimpleNamespace(id=3, name="Ann <b>&</b>"), SimpleNamespace(id=12, name="Bo")]
+    html = app.jinja_env.from_string("{{ people|person_options(chosen) }}")
+    assert html.render(people=people, chosen=12) == (
+        '<option value="3">Ann &lt;b&gt;&amp;&lt;/b&gt;</option>'
+        '<option value="12" selected>Bo</option>')
+    assert " selected" not in html.render(people=people, chosen=None)
+    assert html.render(people=[], chosen=3) == ""
+
+
+def test_short_badge_names_what_is_missing(app):
+    from types import SimpleNamespace
+
+    from aeplan.staffing.service import Staffing
+
+    short = Staffing(needed={"technical": 2, "creative": 1, "other": 0})
+    short.count("technical", "accepted")
+    full = Staffing(needed={"technical": 1, "creative": 0, "other": 0})
+    full.count("technical", "pending")
+    booking = SimpleNamespace(id=1, status="confirmed")
+    with app.test_request_context("/"):
+        badge = display.short_badge(booking, {1: short})
+        assert 'title="1 technical 1 creative"' in badge and "Understaffed" in badge
+        assert display.short_badge(booking, {1: full}) == ""
+        assert display.short_badge(SimpleNamespace(id=1, status="cancelled"), {1: short}) == ""
+        assert display.short_badge(booking, {}) == ""
