@@ -265,6 +265,12 @@ def _short_badge(short: tuple[tuple[str, int], ...], locale: str) -> Markup:
                   f'{escape(text("Understaffed"))}</span>')
 
 
+def colleagues(people) -> str:
+    """'Mia Rossi (Creative), Sam Okafor (Technical)' from (name, role) pairs; empty
+    for none. My assignments lists them on every card."""
+    return ", ".join(f"{name} ({label(role)})" for name, role in people or ())
+
+
 def person_options(people, selected) -> Markup:
     """The <option>s of a filter's person select (rows with id and name), the one whose
     id is `selected` chosen. Filters list every AE, and a Jinja loop turn per person was
@@ -441,7 +447,7 @@ def register(app: Flask) -> None:
         newstyle=True)
     app.jinja_env.globals.update(_=html_gettext, gettext=html_gettext, ngettext=html_ngettext)
     app.jinja_env.filters.update(label=label, dt=dt, day=day, hhmm=hhmm, when=when, hours=hours,
-                                 person_options=person_options,
+                                 person_options=person_options, colleagues=colleagues,
                                  reason=suggestion_reason, money=money, id_url=id_url,
                                  key_badge=key_badge, status_badge=status_badge,
                                  short_badge=short_badge)
