@@ -719,6 +719,33 @@ def test_support_lists_only_their_bookings_with_filters(catalogue, make_user, as
     assert titles(browser.get("/bookings/?from=2026-12-01&kind=demo")) == set()
 
 
+def test_list_marks_bookings_short_of_staff(make_user, make_client, make_booking, assign,
+                                            login_as):
+    """Each row counts its own staff: declined and removed people leave a gap, pending
+    and accepted ones fill it, and a cancelled booking needs nobody."""
+    ae = make_user("ae")
+    client = make_client(ae)
+    people = [make_user("support") for _ in range(4)]
+    designer = make_user("support", discipline="creative")
+    short = make_booking(client, title="Short workshop", needs_technical=2, needs_creative=1)
+    assign(short, people[0], status="accepted")
+    assign(short, people[1], status="declined")
+    assign(short, people[2], removed_at=T0 - timedelta(days=1))
+    full = make_booking(client, title="Full workshop", needs_technical=1, needs_creative=1,
+                        starts_at=T0 + timedelta(days=1))
+    assign(full, people[3])
+    assign(full, designer, role="creative", status="accepted")
+    make_booking(client, title="Cancelled workshop", needs_technical=1, status="cancelled",
+                 starts_at=T0 + timedelta(days=2))
+
+    html = login_as(ae).get("/bookings/?from=2026-12-01").get_data(as_text=True)
+    rows = {title: row for row in html.split("<tr")[1:]
+            for title in ("Short", "Full", "Cancelled") if f"{title} workshop" in row}
+    assert '<span class="badge short" title="1 technical 1 creative">Understaffed' in \
+        rows["Short"]
+    assert "Understaffed" not in rows["Full"] and "Understaffed" not in rows["Cancelled"]
+
+
 @pytest.mark.parametrize("query", [
     "client=abc", "owner=-3", "kind=meeting", "status=lost", "from=garbage&to=2026-13-45",
 ])

@@ -20,6 +20,7 @@ from aeplan.bookings.models import (
     KINDS,
     MAX_BUFFER_MINUTES,
     MAX_DURATION,
+    STAFF_DISCIPLINES,
     STATUSES,
     Booking,
     BookingChange,
@@ -344,6 +345,8 @@ def _list_statements(shape: tuple[bool, ...]):
 
     The page reads plain rows with the few columns the list shows: loading whole
     bookings, clients and owners was most of the list's time outside its template.
+    Each row counts its own staff (for staffing.staffing_of_rows), which took a query
+    of its own.
     """
     support, start, end, client, client_q, owner, kind, status = shape
     where = []
@@ -373,7 +376,9 @@ def _list_statements(shape: tuple[bool, ...]):
                    Booking.status, Booking.kind, Booking.title, Booking.needs_technical,
                    Booking.needs_creative, Booking.needs_other, Booking.client_id,
                    Client.name.label("client_name"), Client.tier.label("client_tier"),
-                   User.name.label("owner_name"))
+                   User.name.label("owner_name"),
+                   *(staffing.staffed_count(role).label(f"staffed_{role}")
+                     for role in STAFF_DISCIPLINES))
             .join(Client, Client.id == Booking.client_id)
             .join(User, User.id == Booking.owner_id)
             .where(*where).limit(bindparam("limit")))

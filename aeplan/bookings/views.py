@@ -13,7 +13,7 @@ from aeplan.errors import DomainError
 from aeplan.extensions import db
 from aeplan.forms import options
 from aeplan.permissions import can_book, can_edit_booking
-from aeplan.staffing.service import staffing_for
+from aeplan.staffing.service import staffing_of_rows
 from aeplan.timeutil import now_utc, parse_day, utc_to_local
 from aeplan.views import attempt, int_arg, or_abort, parse_id
 
@@ -68,7 +68,7 @@ def index():
     chosen = db.session.get(Client, filters.client_id) if filters.client_id else None
     return render_template(
         "bookings/index.html", bookings=listed.rows, listed=listed,
-        staffing=staffing_for(listed.rows),
+        staffing=staffing_of_rows(listed.rows),
         filters=filters, kinds=KINDS, statuses=STATUSES, chosen_client=chosen,
         aes=account_executives() if not current_user.is_support else [],
         can_create=can_book(current_user),

@@ -213,6 +213,19 @@ def staffing_for(bookings: Iterable[Booking]) -> dict[int, Staffing]:
     return out
 
 
+def staffing_of_rows(rows: Iterable) -> dict[int, Staffing]:
+    """staffing_for() for rows that carry the booking's needs_* and staffed_* counts
+    (see staffed_count), without a query."""
+    out = {}
+    for row in rows:
+        state = out[row.id] = Staffing(needed={"technical": row.needs_technical,
+                                               "creative": row.needs_creative,
+                                               "other": row.needs_other})
+        state.active.update(technical=row.staffed_technical, creative=row.staffed_creative,
+                            other=row.staffed_other)
+    return out
+
+
 def staffing_of(booking: Booking, assignments: Iterable[Assignment]) -> Staffing:
     """staffing_for() for one booking whose assignments are already loaded."""
     staffing = Staffing.needs_of(booking)
@@ -235,7 +248,9 @@ def assignments_for_booking(booking: Booking) -> list[Assignment]:
     return list(db.session.scalars(_booking_staff(), {"booking_id": booking.id}))
 
 
-def _staffed_count(role: str):
+def staffed_count(role: str):
+    """How many are on the booking in `role` (not removed, not declined), as a
+    subquery of a statement over bookings."""
     return (
         select(func.count()).select_from(Assignment)
         .where(Assignment.booking_id == Booking.id, Assignment.role == role,
@@ -247,9 +262,9 @@ def _staffed_count(role: str):
 def needing_staff(viewer: User, *, limit: int = 50) -> list[Booking]:
     """Upcoming bookings short of staff in any discipline: key accounts first, then soonest."""
     short = or_(
-        Booking.needs_technical > _staffed_count("technical"),
-        Booking.needs_creative > _staffed_count("creative"),
-        Booking.needs_other > _staffed_count("other"),
+        Booking.needs_technical > staffed_count("technical"),
+        Booking.needs_creative > staffed_count("creative"),
+        Booking.needs_other > staffed_count("other"),
     )
     stmt = (
         select(Booking).join(Client, Booking.client_id == Client.id)
