@@ -20,7 +20,7 @@ def _record_type(fields: tuple[str, ...]):
 def records(result) -> list:
     """All rows of a SQLAlchemy Result as named tuples with the result's column names."""
     make = _record_type(tuple(result.keys()))._make
-    return [make(row) for row in result]
+    return [make(row) for row in result.all()]  # one fetchall, not a fetchone per row
 
 
 
