@@ -738,6 +738,34 @@ def test_ranking_several_disciplines_at_once_matches_one_at_a_time(crowd, ae, co
     assert service.ranked_suggestions(target, [], viewer=ae) == {}
 
 
+@pytest.mark.parametrize("top", [1, 5, 6, 7, 8, 20])
+def test_the_top_few_are_the_full_rankings_first(crowd, ae, top, count_queries):
+    """The booking page's top few read only the free people when each discipline has
+    enough of them, and are then what the full ranking starts with; otherwise it ranks
+    everyone. With Ben and Cora on time off, the crowd has 6 free technical people
+    (Aaron is busy on a booking) and no free creative one."""
+    target, people = crowd
+    for away in ("ben", "creative"):
+        db.session.add(TimeOff(user_id=people[away].id, starts_at=at(0, day=1),
+                               ends_at=at(0, day=2), reason="Holiday"))
+    db.session.commit()
+
+    def ranking(ranked):
+        return {d: [(s.user.name, s.is_free, s.week_minutes, s.matched_skills,
+                     [c.title for c in s.clashes]) for s in each]
+                for d, each in ranked.items()}
+
+    full = ranking(service.ranked_suggestions(target, ["technical", "creative"], viewer=ae))
+    for disciplines in (["technical"], ["technical", "creative"]):
+        with count_queries() as queries:
+            few = service.ranked_suggestions(target, disciplines, viewer=ae, top=top)
+        assert ranking(few) == {d: full[d][:top] for d in disciplines}
+        if disciplines == ["technical"] and top <= 6:
+            assert queries() == 2  # the free people and the data version: no clashes
+    assert ranking(service.ranked_suggestions(target, ["creative"], viewer=ae, top=1)) == \
+        {"creative": [("Cora Creative", False, 0, ["German"], ["Holiday"])]}
+
+
 def test_suggestions_list_people_on_time_off_as_busy(crowd, ae):
     target, people = crowd
     db.session.add(TimeOff(user_id=people["ana"].id, starts_at=at(0, day=1),

@@ -119,41 +119,55 @@ class Staffing:
 
 # --- finding clashes ---------------------------------------------------------------
 
+def _busy_conditions():
+    """What makes a person busy during the span bound as busy_start/busy_end: the WHERE
+    clauses, but for whose, of a clash with a booking they are on (joined to Booking)
+    and of a clash with their time off. The floors keep each an index range scan."""
+    busy_start = bindparam("busy_start", type_=UTCDateTime())
+    busy_end = bindparam("busy_end", type_=UTCDateTime())
+    on_booking = (
+        Assignment.removed_at.is_(None),
+        Assignment.status != "declined",
+        Assignment.busy_starts_at < busy_end,
+        Assignment.busy_starts_at > bindparam("busy_floor", type_=UTCDateTime()),
+        Assignment.busy_ends_at > busy_start,
+        Booking.status != "cancelled",
+        Assignment.booking_id != bindparam("exclude"),  # 0: exclude nothing
+    )
+    off = (
+        TimeOff.cancelled_at.is_(None),
+        TimeOff.starts_at < busy_end,
+        TimeOff.starts_at > bindparam("time_off_floor", type_=UTCDateTime()),
+        TimeOff.ends_at > busy_start,
+    )
+    return on_booking, off
+
+
 def _clashes_statement():
     """The conflict check as one statement, built once: constructing it took about a
     millisecond a call, twenty times what SQLite takes to run it for one person."""
-    ids = bindparam("ids", expanding=True)
-    busy_start = bindparam("busy_start", type_=UTCDateTime())
-    busy_end = bindparam("busy_end", type_=UTCDateTime())
+    on_booking, off = _busy_conditions()
     bookings = (
         select(literal("booking").label("kind"), Assignment.user_id, Booking.id,
                Booking.title, Booking.starts_at, Booking.ends_at, Client.name)
         .join(Booking, Assignment.booking_id == Booking.id)
         .join(Client, Booking.client_id == Client.id)
-        .where(
-            Assignment.user_id.in_(ids),
-            Assignment.removed_at.is_(None),
-            Assignment.status != "declined",
-            Assignment.busy_starts_at < busy_end,
-            Assignment.busy_starts_at > bindparam("busy_floor", type_=UTCDateTime()),
-            Assignment.busy_ends_at > busy_start,
-            Booking.status != "cancelled",
-            Assignment.booking_id != bindparam("exclude"),  # 0: exclude nothing
-        )
+        .where(Assignment.user_id.in_(bindparam("ids", expanding=True)), *on_booking)
     )
     time_off = (
         select(literal("time_off"), TimeOff.user_id, cast(null(), Integer), TimeOff.reason,
                TimeOff.starts_at, TimeOff.ends_at, literal(""))
-        .where(
-            TimeOff.user_id.in_(ids),
-            TimeOff.cancelled_at.is_(None),
-            TimeOff.starts_at < busy_end,
-            TimeOff.starts_at > bindparam("time_off_floor", type_=UTCDateTime()),
-            TimeOff.ends_at > busy_start,
-        )
+        .where(TimeOff.user_id.in_(bindparam("ids", expanding=True)), *off)
     )
     both = union_all(bookings, time_off).subquery()
     return select(both).order_by(both.c.starts_at, both.c.kind)
+
+
+def _clash_params(busy_start: datetime, busy_end: datetime,
+                  exclude_booking_id: int | None) -> dict:
+    return {"busy_start": busy_start, "busy_end": busy_end,
+            "busy_floor": busy_start - MAX_BUSY_SPAN, "time_off_floor": busy_start - MAX_TIME_OFF,
+            "exclude": exclude_booking_id or 0}
 
 
 _CLASHES = _clashes_statement()
@@ -168,10 +182,8 @@ def find_clashes(user_ids: Iterable[int], busy_start: datetime, busy_end: dateti
     out: dict[int, list[Clash]] = {uid: [] for uid in ids}
     if not ids:
         return out
-    rows = run(_CLASHES, {
-        "ids": ids, "busy_start": busy_start, "busy_end": busy_end,
-        "busy_floor": busy_start - MAX_BUSY_SPAN, "time_off_floor": busy_start - MAX_TIME_OFF,
-        "exclude": exclude_booking_id or 0})
+    rows = run(_CLASHES, {"ids": ids, **_clash_params(busy_start, busy_end,
+                                                     exclude_booking_id)})
     for kind, user_id, booking_id, title, starts_at, ends_at, client in rows:
         out[user_id].append(Clash(user_id, kind, starts_at, ends_at, title, client, booking_id))
     return out
@@ -370,6 +382,19 @@ _CANDIDATES = (
 )
 
 
+def _free_candidates_statement():
+    """_CANDIDATES without anyone busy during the booking (see _busy_conditions): the
+    booking page's top few, when there are enough free people, need no clash details."""
+    on_booking, off = _busy_conditions()
+    busy = (select(Assignment.id).join(Booking, Assignment.booking_id == Booking.id)
+            .where(Assignment.user_id == User.id, *on_booking))
+    away = select(TimeOff.id).where(TimeOff.user_id == User.id, *off)
+    return _CANDIDATES.where(~busy.exists(), ~away.exists())
+
+
+_FREE_CANDIDATES = _free_candidates_statement()
+
+
 def suggestions(booking: Booking, discipline: str, *, viewer: User) -> list[Suggestion]:
     """Support staff of `discipline` ranked for `booking`: free first, then most matching
     skills, then (among the free) the lightest week, then by name. A fixed number of
@@ -378,9 +403,11 @@ def suggestions(booking: Booking, discipline: str, *, viewer: User) -> list[Sugg
 
 
 def ranked_suggestions(booking: Booking, disciplines: Iterable[str], *,
-                       viewer: User) -> dict[str, list[Suggestion]]:
+                       viewer: User, top: int | None = None) -> dict[str, list[Suggestion]]:
     """suggestions() for several disciplines at once, in the queries of one: the booking
-    page ranks every discipline it is short of."""
+    page ranks every discipline it is short of. With `top`, only the first `top` of each:
+    when every discipline has that many free people, only the free are read (the busy
+    rank after them), without their clashes."""
     require_edit_booking(viewer, booking)
     disciplines = list(disciplines)
     if any(d not in STAFF_DISCIPLINES for d in disciplines):
@@ -388,10 +415,18 @@ def ranked_suggestions(booking: Booking, disciplines: Iterable[str], *,
     out: dict[str, list[Suggestion]] = {d: [] for d in disciplines}
     if not disciplines:
         return out
-    people = fetch(_CANDIDATES, {"disciplines": disciplines, "booking_id": booking.id})
+    params = {"disciplines": disciplines, "booking_id": booking.id,
+              **_clash_params(booking.busy_starts_at, booking.busy_ends_at, booking.id)}
+    people = None
+    if top is not None:
+        free = fetch(_FREE_CANDIDATES, params)
+        if all(sum(p.discipline == d for p in free) >= top for d in disciplines):
+            people, clashes = free, defaultdict(list)
+    if people is None:
+        people = fetch(_CANDIDATES, params)
+        clashes = find_clashes([p.id for p in people], booking.busy_starts_at,
+                               booking.busy_ends_at, exclude_booking_id=booking.id)
     ids = [p.id for p in people]
-    clashes = find_clashes(ids, booking.busy_starts_at, booking.busy_ends_at,
-                           exclude_booking_id=booking.id)
     local_day = booking.starts_at.astimezone(_zone(booking.timezone)).date()
     monday = local_day - timedelta(days=local_day.weekday())
     # Only the free are ranked by their week's load (and shown it): the busy cannot be
@@ -406,6 +441,8 @@ def ranked_suggestions(booking: Booking, disciplines: Iterable[str], *,
     for ranked in out.values():
         ranked.sort(key=lambda s: (not s.is_free, -len(s.matched_skills), s.week_minutes,
                                    s.user.name))
+        if top is not None:
+            del ranked[top:]
     return out
 
 

@@ -40,8 +40,8 @@ def booking_page(booking_id: int, *, status: int = 200):
     can_staff = service.can_staff(current_user, booking)
     suggested = {}
     if can_staff:
-        suggested = {d: ranked[:5] for d, ranked in service.ranked_suggestions(
-            booking, staffing.short, viewer=current_user).items()}
+        suggested = service.ranked_suggestions(booking, staffing.short, viewer=current_user,
+                                               top=5)
     return render_template(
         "bookings/detail.html", booking=booking,
         can_edit=can_edit_booking(current_user, booking), can_staff=can_staff,
