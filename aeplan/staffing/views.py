@@ -31,8 +31,6 @@ def _signed_in():
 def booking_page(booking_id: int, *, status: int = 200):
     """The booking page with its staffing panel; shared with bookings.detail. It ranks
     staff for every discipline the booking is short of."""
-    from aeplan.bookings.forms import CancelForm, StatusForm
-
     booking = or_abort(lambda: bookings.get_booking(current_user, booking_id,
                                                     with_history=True))
     assignments = service.assignments_for_booking(booking)
@@ -45,7 +43,6 @@ def booking_page(booking_id: int, *, status: int = 200):
     return render_template(
         "bookings/detail.html", booking=booking,
         can_edit=can_edit_booking(current_user, booking), can_staff=can_staff,
-        cancel_form=CancelForm(), status_form=StatusForm(status=booking.status),
         assignments=assignments, staffing=staffing,
         suggested=suggested,
         client_contacts=bookings.contacts_of(booking),

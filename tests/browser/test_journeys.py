@@ -287,3 +287,31 @@ def test_ae_staffs_from_everyone_ranked_then_reassigns(page, live_server, make_u
     staff = page.locator("#staff").inner_text()
     assert "Ben Free" in staff
     assert page.locator("#staff").get_by_role("link", name="Reassign Ana Free").count() == 0
+
+
+def test_ae_confirms_then_cancels_a_visit_with_a_reason(page, live_server, make_user,
+                                                        make_client, make_booking):
+    """Journey 5, from the booking page's own forms: the status, then a cancellation
+    that asks first and keeps the booking in the history."""
+    ae = make_user("ae", name="Priya Nair", timezone="UTC")
+    visit = make_booking(make_client(owner=ae, name="Cobalt Systems"), kind="visit",
+                         title="Quarterly business review")
+
+    sign_in(page, live_server, ae)
+    page.goto(f"{live_server}/bookings/{visit.id}")
+    page.get_by_label("Status").select_option("confirmed")
+    page.get_by_role("button", name="Change status").click()
+    page.wait_for_load_state()
+    assert "Status changed." in page.content()
+    assert page.get_by_label("Status").input_value() == "confirmed"
+
+    page.get_by_label("Reason").fill("The client moved the review to January")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.get_by_role("button", name="Cancel booking").click()
+    page.wait_for_load_state()
+    assert asked and "stays in the history" in asked[0]
+    content = page.content()
+    assert "Booking cancelled. It stays in the history." in content
+    assert "The client moved the review to January" in content
+    assert page.get_by_role("button", name="Cancel booking").count() == 0
