@@ -185,6 +185,9 @@ def seed(url: str, n_bookings: int, n_assignments: int) -> dict:
             .order_by(Booking.starts_at.desc()))
         clash_booking.starts_at, clash_booking.ends_at = busy.starts_at, \
             busy.starts_at + timedelta(hours=1)
+        # Short of technical and creative staff at any size (seeded bookings have at most
+        # two people), so its page ranks suggestions for both.
+        clash_booking.needs_technical, clash_booking.needs_creative = 3, 2
         support_email = db.session.scalar(
             select(User.email).join(Assignment, Assignment.user_id == User.id)
             .group_by(User.email).order_by(User.email))
@@ -298,6 +301,7 @@ def endpoints(info: dict, sessions: dict) -> list[dict]:
         dict(name="my assignments (support)", path="/assignments/", session=support),
         dict(name="staffing suggestions (AE)",
              path=f"/bookings/{info['booking']}/staff?role=technical", session=ae),
+        dict(name="booking page (AE)", path=f"/bookings/{info['clash_booking']}", session=ae),
         dict(name="feed 200", path=info["feed"], session=None),
         dict(name="feed 304", path=info["feed"], session=None,
              headers={"If-None-Match": etag}),
