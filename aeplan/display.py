@@ -190,10 +190,6 @@ def _day_label(day, locale: str) -> str:
     return babel_date(day, "EEE d MMM y", locale=locale)
 
 
-def time_in(value: datetime, zone: str) -> str:
-    return _clock(value.astimezone(ZoneInfo(zone)), _twelve_hour(_locale()))
-
-
 def when(booking) -> Markup:
     """'Tue 1 Dec 2026, 14:00–15:00' in the viewer's zone, plus the booking's own local
     times where its zone's offset differs. Lists call this per row, so it formats the

@@ -40,7 +40,7 @@ def _zone_options() -> tuple[tuple[str, ...], dict[str, int]]:
 
 class ZoneSelect(Select):
     """WTForms' select for the zones, with the same HTML, from options written once:
-    WTForms wrote the 554 options afresh each time, about 20 ms of every page with a
+    WTForms wrote the 500-odd options afresh each time, about 20 ms of every page with a
     timezone field."""
 
     def __call__(self, field, **kwargs):
