@@ -230,11 +230,8 @@ def staffing_of_rows(rows: Iterable) -> dict[int, Staffing]:
     (see staffed_count), without a query."""
     out = {}
     for row in rows:
-        state = out[row.id] = Staffing(needed={"technical": row.needs_technical,
-                                               "creative": row.needs_creative,
-                                               "other": row.needs_other})
-        state.active.update(technical=row.staffed_technical, creative=row.staffed_creative,
-                            other=row.staffed_other)
+        state = out[row.id] = Staffing.needs_of(row)
+        state.active.update({d: getattr(row, f"staffed_{d}") for d in STAFF_DISCIPLINES})
     return out
 
 

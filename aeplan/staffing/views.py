@@ -69,9 +69,9 @@ def assign(booking_id: int):
         person = _person(form.user_id.data)
         service.check_assign(booking, person, form.role.data, actor=current_user,
                              expected_sequence=expected)
-        switch_to_write()
-        return service.assign(booking, _person(form.user_id.data), form.role.data,
-                              actor=current_user, expected_sequence=expected)
+        switch_to_write()  # expires booking and person: assign() reads them afresh
+        return service.assign(booking, person, form.role.data, actor=current_user,
+                              expected_sequence=expected)
 
     result, status = attempt(form, check_then_assign)
     if result is not None:
