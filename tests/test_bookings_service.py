@@ -216,7 +216,7 @@ def test_booking_loaded_as_views_load_it_can_be_changed(ae, own_client, booking)
     booking_id, ae_id, client_id = booking.id, ae.id, own_client.id
     db.session.remove()
     actor = db.session.get(User, ae_id)
-    loaded = service.get_booking(actor, booking_id, with_history=True)
+    loaded = service.get_booking(actor, booking_id, for_page=True)
     service.update_booking(loaded, _input(SimpleNamespace(id=client_id), title="Renamed"),
                            actor=actor)
     db.session.commit()

@@ -453,6 +453,45 @@ def test_cancelled_booking_cannot_change_status(signed_in, booking):
     assert (b.status, b.sequence) == ("cancelled", 1)
 
 
+# --- the booking page's contacts ------------------------------------------------------
+
+def test_page_names_who_is_invited_and_offers_the_clients_current_contacts(
+        signed_in, own_client, make_client, make_contact, make_booking, ae):
+    booking = make_booking(own_client)
+    zed = make_contact(own_client, name="Zed Able", email="zed@nordwind.example")
+    amy = make_contact(own_client, name="Amy Bell", email="amy@nordwind.example")
+    no_mail = make_contact(own_client, name="Noah Nomail", email="")
+    gone = make_contact(own_client, name="Gina Gone", email="gina@nordwind.example")
+    elsewhere = make_contact(make_client(ae, name="Other Co"), name="Bob Elsewhere",
+                             email="bob@other.example")
+    # Invited before Gina was archived and before the booking moved to another client.
+    booking.contacts = [gone, amy, elsewhere]
+    gone.archived_at = NOW
+    db.session.commit()
+
+    body = text(signed_in.get(f"/bookings/{booking.id}"))
+
+    invited = re.search(r"Client contacts invited</dt><dd>(.*?)</dd>", body).group(1)
+    assert html.unescape(invited) == ("Amy Bell <amy@nordwind.example>, "
+                                      "Bob Elsewhere <bob@other.example>, "
+                                      "Gina Gone <gina@nordwind.example>")
+    boxes = re.findall(r'<input type="checkbox" name="contact_ids" value="(\d+)" ([^>]*)>',
+                       body)
+    # The client's current contacts by name; the invited one ticked, the one without
+    # an address not offered for ticking.
+    assert [int(i) for i, _ in boxes] == [amy.id, no_mail.id, zed.id]
+    flags = {int(i): rest.split() for i, rest in boxes}
+    assert flags[amy.id] == ["checked"]
+    assert flags[no_mail.id] == ["disabled"]
+    assert flags[zed.id] == []
+
+
+def test_page_without_contacts_has_no_invitation_panel(signed_in, booking):
+    body = text(signed_in.get(f"/bookings/{booking.id}"))
+    assert "Client contacts invited" not in body
+    assert 'name="contact_ids"' not in body
+
+
 # --- permissions -----------------------------------------------------------------------
 
 ROLES = ["owner", "other_ae", "manager", "admin", "support_assigned", "support_unassigned",

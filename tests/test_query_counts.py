@@ -129,3 +129,47 @@ def test_pages_run_as_many_queries_for_500_bookings_as_for_10(
     assert listing.count("Bulk booking ") >= 25
     week = browser.get(WEEK).get_data(as_text=True)
     assert week.count("Bulk booking ") >= 100
+
+
+def test_booking_page_runs_as_many_queries_for_a_big_booking_as_for_a_small_one(
+        make_user, make_client, make_contact, login_as, count_queries):
+    """Staff, history and contacts are each read at once, not per row: a booking with
+    a dozen people, a long history and many contacts costs what a bare one does."""
+    ae = make_user("ae", timezone="Europe/Berlin")
+    client = make_client(ae, timezone="Europe/Berlin")
+    staff = [make_user("support", discipline=("technical", "creative")[i % 2])
+             for i in range(24)]
+    contacts = [make_contact(client, name=f"Contact {i}", email=f"c{i}@client.example")
+                for i in range(8)]
+
+    def booking(day: int, people: int, changes: int, invited: int) -> Booking:
+        starts = T0 + timedelta(days=day)
+        b = Booking(kind="demo", title=f"Page booking {day}", client_id=client.id,
+                    owner_id=ae.id, starts_at=starts, ends_at=starts + timedelta(hours=1),
+                    timezone="Europe/Berlin", location="Berlin", status="tentative",
+                    needs_technical=8, needs_creative=8)
+        b.contacts = contacts[:invited]
+        db.session.add(b)
+        db.session.flush()
+        db.session.add_all(
+            BookingChange(booking_id=b.id, actor_id=ae.id, action="updated",
+                          changes={"title": [str(i), str(i + 1)]}) for i in range(changes))
+        db.session.add_all(
+            Assignment(booking_id=b.id, user_id=p.id, role=p.discipline,
+                       status=("pending", "accepted", "declined")[i % 3],
+                       removed_at=T0 if i % 5 == 4 else None,
+                       busy_starts_at=b.starts_at, busy_ends_at=b.ends_at)
+            for i, p in enumerate(staff[:people]))
+        db.session.commit()
+        return b
+
+    small, big = booking(1, 1, 1, 1), booking(2, 12, 30, 8)
+    browser = login_as(ae)
+    measure(browser, count_queries, [f"/bookings/{small.id}"])  # warm up
+    counts = measure(browser, count_queries, [f"/bookings/{small.id}", f"/bookings/{big.id}"])
+    assert counts[f"/bookings/{small.id}"] == counts[f"/bookings/{big.id}"] <= 7, counts
+
+    page = browser.get(f"/bookings/{big.id}").get_data(as_text=True)
+    assert page.count('name="contact_ids"') == 8
+    assert page.count("class=\"inactive\"") == 2  # the removed two, still listed
+    assert page.count("<del>") == 30  # every change in the history

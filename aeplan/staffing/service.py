@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -244,17 +244,11 @@ def staffing_of(booking: Booking, assignments: Iterable[Assignment]) -> Staffing
     return staffing
 
 
-@cache
-def _booking_staff():
-    """Built on first use: its loader option needs every model mapped."""
-    return (select(Assignment).where(Assignment.booking_id == bindparam("booking_id"))
-            .options(joinedload(Assignment.user))
-            .order_by(Assignment.removed_at.is_not(None), Assignment.role, Assignment.id))
-
-
 def assignments_for_booking(booking: Booking) -> list[Assignment]:
-    """Everyone ever put on the booking (removed ones too), people loaded."""
-    return list(db.session.scalars(_booking_staff(), {"booking_id": booking.id}))
+    """Everyone ever put on the booking (removed ones too), current ones first, by role:
+    from booking.assignments, which get_booking(for_page=True) loads with the people."""
+    return sorted(booking.assignments,
+                  key=lambda a: (a.removed_at is not None, a.role, a.id))
 
 
 def staffed_count(role: str):

@@ -32,7 +32,7 @@ def booking_page(booking_id: int, *, status: int = 200):
     """The booking page with its staffing panel; shared with bookings.detail. It ranks
     staff for every discipline the booking is short of."""
     booking = or_abort(lambda: bookings.get_booking(current_user, booking_id,
-                                                    with_history=True))
+                                                    for_page=True))
     assignments = service.assignments_for_booking(booking)
     staffing = service.staffing_of(booking, assignments)
     can_staff = service.can_staff(current_user, booking)
@@ -40,12 +40,12 @@ def booking_page(booking_id: int, *, status: int = 200):
     if can_staff:
         suggested = service.ranked_suggestions(booking, staffing.short, viewer=current_user,
                                                top=5)
+    invited, offered = bookings.page_contacts(booking)
     return render_template(
         "bookings/detail.html", booking=booking,
         can_edit=can_edit_booking(current_user, booking), can_staff=can_staff,
         assignments=assignments, staffing=staffing,
-        suggested=suggested,
-        client_contacts=bookings.contacts_of(booking),
+        suggested=suggested, invited=invited, offered=offered,
     ), status
 
 
