@@ -498,3 +498,10 @@ def test_detail_shows_next_and_recent_bookings_and_links_to_all(
     shown_behind = re.findall(r"Behind (\d\d)", page)
     assert shown_ahead == [f"{i:02d}" for i in range(min(ahead, 10))]  # soonest first
     assert shown_behind == [f"{i:02d}" for i in range(min(behind, 15))]  # latest first
+
+
+def test_detail_of_a_client_without_bookings_says_so(client, ae, make_client):
+    account = make_client(ae, name="Quiet Client")
+    page = client.get(f"/clients/{account.id}").get_data(as_text=True)
+    assert "No bookings for this client yet." in page
+    assert "in the bookings list" not in page

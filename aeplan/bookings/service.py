@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from types import SimpleNamespace
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, union_all
+from sqlalchemy import and_, bindparam, func, literal, null, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from aeplan.auth.models import User, split_skills
@@ -498,23 +498,30 @@ class ClientBookings:
 
 
 @cache
-def _client_booking_statements():
-    """client_bookings' three queries, built once (on first use) with parameters. They
-    read the columns the client page shows, as plain rows."""
+def _client_bookings_statement():
+    """client_bookings' query, built once (on first use) with parameters: the client's
+    next `upcoming` and latest `recent` bookings, with the columns the client page
+    shows, and a row that counts them all (up to COUNT_LIMIT + 1) in its `id`; `part`
+    says which is which. One statement, not three: on PostgreSQL each statement cost
+    the page about a tenth of its throughput."""
     client_id, now = bindparam("client_id"), bindparam("now", type_=UTCDateTime())
     base = (select(Booking.id, Booking.starts_at, Booking.ends_at, Booking.timezone,
                    Booking.status, Booking.kind, Booking.title,
                    User.name.label("owner_name"))
             .join(User, User.id == Booking.owner_id)
             .where(Booking.client_id == client_id))
-    ahead = (base.where(Booking.starts_at >= now).order_by(Booking.starts_at, Booking.id)
-             .limit(bindparam("limit")))
-    behind = (base.where(Booking.starts_at < now)
-              .order_by(Booking.starts_at.desc(), Booking.id.desc()).limit(bindparam("limit")))
+    ahead = (base.add_columns(literal("ahead").label("part"))
+             .where(Booking.starts_at >= now).order_by(Booking.starts_at, Booking.id)
+             .limit(bindparam("upcoming")).subquery())
+    behind = (base.add_columns(literal("behind"))
+              .where(Booking.starts_at < now)
+              .order_by(Booking.starts_at.desc(), Booking.id.desc())
+              .limit(bindparam("recent")).subquery())
     counted = select(func.count()).select_from(
         select(Booking.id).where(Booking.client_id == client_id)
-        .limit(COUNT_LIMIT + 1).subquery())
-    return ahead, behind, counted
+        .limit(COUNT_LIMIT + 1).subquery()).scalar_subquery()
+    total = select(counted, *(null() for _ in range(7)), literal("total"))
+    return union_all(select(ahead), select(behind), total)
 
 
 def client_bookings(client: Client, viewer: User, *, upcoming: int = 10,
@@ -522,11 +529,15 @@ def client_bookings(client: Client, viewer: User, *, upcoming: int = 10,
     """The client's next and latest bookings for its page; the bookings list has all.
     Client pages are for AEs and managers, who see every booking."""
     require_view_clients(viewer)
-    now = now_utc()
-    ahead_query, behind_query, count_query = _client_booking_statements()
-    ahead = fetch(ahead_query, {"client_id": client.id, "now": now, "limit": upcoming})
-    behind = fetch(behind_query, {"client_id": client.id, "now": now, "limit": recent})
-    counted = db.session.scalar(count_query, {"client_id": client.id})
+    rows = fetch(_client_bookings_statement(), {
+        "client_id": client.id, "now": now_utc(), "upcoming": upcoming, "recent": recent})
+    parts = {"ahead": [], "behind": [], "total": []}
+    for row in rows:
+        parts[row.part].append(row)
+    counted = parts["total"][0].id
+    # A union keeps no order of its own.
+    ahead = sorted(parts["ahead"], key=lambda r: (r.starts_at, r.id))
+    behind = sorted(parts["behind"], key=lambda r: (r.starts_at, r.id), reverse=True)
     return ClientBookings(ahead, behind, min(counted, COUNT_LIMIT), counted > COUNT_LIMIT)
 
 
