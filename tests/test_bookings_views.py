@@ -453,6 +453,27 @@ def test_cancelled_booking_cannot_change_status(signed_in, booking):
     assert (b.status, b.sequence) == ("cancelled", 1)
 
 
+# --- the booking page's history -------------------------------------------------------
+
+def test_page_shows_the_history_newest_first_with_who_and_what(signed_in, booking):
+    signed_in.post(f"/bookings/{booking.id}/status", data={"status": "confirmed"})
+    db.session.add(BookingChange(booking_id=booking.id, actor_id=None, action="updated",
+                                 changes={"location": ["Berlin", ""]},
+                                 note="Room released by the building system"))
+    db.session.commit()
+
+    body = text(signed_in.get(f"/bookings/{booking.id}"))
+    section = body[body.index('id="history-h"'):]
+    items = re.findall(r"<li>\s*<p><strong>(.*?)</strong> · .*? · (.*?)</p>(.*?)</li>\s*(?=<li>|</ol>)",
+                       section, re.S)
+    assert [(action, who) for action, who, _ in items] == [
+        ("Changed", "system"), ("Status changed", "Olga Owner")]
+    system_change, status_change = items[0][2], items[1][2]
+    assert "Room released by the building system" in system_change
+    assert "Location: <del>Berlin</del> → <ins>—</ins>" in html.unescape(system_change)
+    assert "<del>tentative</del> → <ins>confirmed</ins>" in status_change
+
+
 # --- the booking page's contacts ------------------------------------------------------
 
 def test_page_names_who_is_invited_and_offers_the_clients_current_contacts(

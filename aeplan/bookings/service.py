@@ -11,7 +11,7 @@ from functools import cache
 from types import SimpleNamespace
 
 from sqlalchemy import and_, bindparam, func, literal, null, or_, select, union_all
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from aeplan.auth.models import User, split_skills
 from aeplan.bookings.models import (
@@ -279,28 +279,43 @@ def cancel_booking(booking: Booking, *, actor: User, reason: str = "") -> Bookin
 def _booking_query(for_page: bool):
     """Built once, on first use (loader options need every model mapped, which is not so
     while the modules still import one another): every booking page and every change
-    to a booking starts here. The page's also has the staff, joined (a booking has a
-    handful, so its row repeats a handful of times), and the history, in a second
-    statement: on PostgreSQL each statement cost the page about a tenth of its
-    throughput."""
+    to a booking starts here. The page's also has the staff, joined: a booking has a
+    handful, so its row repeats a handful of times, where a statement of their own
+    cost the page (on PostgreSQL) about a tenth of its throughput."""
     query = (select(Booking).where(Booking.id == bindparam("booking_id"))
              .options(joinedload(Booking.client), joinedload(Booking.owner)))
     if for_page:
-        query = query.options(
-            joinedload(Booking.assignments).joinedload(Assignment.user),
-            selectinload(Booking.changes).joinedload(BookingChange.actor))
+        query = query.options(joinedload(Booking.assignments).joinedload(Assignment.user))
     return query
 
 
 def get_booking(viewer: User, booking_id: int, *, for_page: bool = False) -> Booking:
-    """The booking if the viewer may see it. `for_page` loads what its page shows too:
-    its staff (booking.assignments, people loaded) and its history (booking.changes)."""
+    """The booking if the viewer may see it. `for_page` loads its staff too
+    (booking.assignments, people loaded)."""
     booking = (db.session.execute(_booking_query(for_page), {"booking_id": booking_id})
                .unique().scalar_one_or_none())
     if booking is None:
         raise NotFound("No such booking.")
     require_view_booking(viewer, booking)
     return booking
+
+
+# A booking's history for its page, newest first, as records (see history_of).
+_HISTORY = (
+    select(BookingChange.id, BookingChange.action, BookingChange.at, BookingChange.note,
+           BookingChange.changes, User.name.label("actor_name"))
+    .outerjoin(User, User.id == BookingChange.actor_id)
+    .where(BookingChange.booking_id == bindparam("booking_id"))
+    .order_by(BookingChange.id.desc())
+)
+
+
+def history_of(booking: Booking) -> list:
+    """The booking's recorded changes, newest first, as records with id, action, at,
+    note, changes and actor_name (None for the system). Records, not BookingChange
+    objects loaded with the booking: the ORM's eager load took the page a third of a
+    millisecond more for the same statement."""
+    return fetch(_HISTORY, {"booking_id": booking.id})
 
 
 @dataclass

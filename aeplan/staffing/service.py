@@ -309,17 +309,21 @@ _WEEK_LOAD = _week_load_statement()
 _WEEK_LOADS_KEPT = 64  # weeks, per worker
 
 
-def _week_load_cache(week_start: datetime) -> dict[int, int] | None:
+def _week_load_cache(week_start: datetime, version: int | None = None
+                     ) -> dict[int, int] | None:
     """The minutes already summed for this week at the current data version (a dict to
     add to), or None when this transaction has changes of its own not yet committed.
 
     The data version moves with every committed change to bookings and assignments
     (aeplan.calendar.service), so a sum is good until the next change anywhere; ranking
     staff for several bookings of a week then sums each person's week once. It is read
-    before the sums, so a sum is never stored under a version older than its data. The
-    cache lives on the app: each worker has its own.
+    before the sums, so a sum is never stored under a version older than its data:
+    `version` when the caller read it already (see _CANDIDATES), else here. The cache
+    lives on the app: each worker has its own.
     """
-    version = db.session.scalar(CURRENT_VERSION) or 0  # flushes pending changes first
+    if version is None:
+        version = db.session.scalar(CURRENT_VERSION)  # flushes pending changes first
+    version = version or 0
     if db.session.info.get("feeds_changed"):
         return None
     caches = current_app.extensions.setdefault("aeplan.week_loads", {})
@@ -334,15 +338,17 @@ def _week_load_cache(week_start: datetime) -> dict[int, int] | None:
     return found
 
 
-def week_minutes(user_ids: Iterable[int], week_start: datetime) -> dict[int, int]:
+def week_minutes(user_ids: Iterable[int], week_start: datetime, *,
+                 version: int | None = None) -> dict[int, int]:
     """Minutes each person is booked in the week starting `week_start` (active assignments
     on bookings that are not cancelled), counting only the part inside the week. The
     database sums them: one row per person instead of one per booking. Sums are kept
-    until the data changes (see _week_load_cache)."""
+    until the data changes (see _week_load_cache; `version` is the data version if the
+    caller has read it, flushing first)."""
     ids = set(user_ids)
     if not ids:
         return {}
-    known = _week_load_cache(week_start)
+    known = _week_load_cache(week_start, version)
     wanted = [i for i in ids if known is None or i not in known]
     out = {i: known[i] for i in ids if known is not None and i in known}
     if wanted:
@@ -361,9 +367,12 @@ def week_minutes(user_ids: Iterable[int], week_start: datetime) -> dict[int, int
 
 # Active support staff of some disciplines as (id, name, skills, discipline) rows, all
 # that ranking and the page need of a person; whoever is on the booking, or declined it,
-# is not suggested for it again. Built once (see _clashes_statement).
+# is not suggested for it again. Each row also carries the data version, for the week
+# loads (see _week_load_cache): on PostgreSQL a statement of its own cost the booking
+# page a tenth of its throughput. Built once (see _clashes_statement).
 _CANDIDATES = (
-    select(User.id, User.name, User.skills, User.discipline)
+    select(User.id, User.name, User.skills, User.discipline,
+           func.coalesce(CURRENT_VERSION.scalar_subquery(), 0).label("data_version"))
     .where(User.role == "support", User.active.is_(True),
            User.discipline.in_(bindparam("disciplines", expanding=True)),
            User.id.not_in(select(Assignment.user_id)
@@ -422,7 +431,8 @@ def ranked_suggestions(booking: Booking, disciplines: Iterable[str], *,
     monday = local_day - timedelta(days=local_day.weekday())
     # Only the free are ranked by their week's load (and shown it): the busy cannot be
     # assigned, and their line names the clash instead.
-    load = week_minutes([i for i in ids if not clashes[i]], day_start_utc(monday, booking.timezone))
+    load = week_minutes([i for i in ids if not clashes[i]], day_start_utc(monday, booking.timezone),
+                        version=people[0].data_version if people else None)
     wanted = [s.lower() for s in booking.skill_list]
     for person in people:
         have = _skills_by_lowercase(person.skills)

@@ -46,6 +46,7 @@ def booking_page(booking_id: int, *, status: int = 200):
         can_edit=can_edit_booking(current_user, booking), can_staff=can_staff,
         assignments=assignments, staffing=staffing,
         suggested=suggested, invited=invited, offered=offered,
+        history=bookings.history_of(booking),
     ), status
 
 
