@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from aeplan.auth.models import User
 from aeplan.clients.models import INDUSTRIES, TIERS, Client, Contact
@@ -65,14 +65,17 @@ def list_clients(viewer: User, filters: ClientFilters, *, page: int = 1, per_pag
 
 @cache
 def _client_query():
-    """Built once, on first use (its loader options need every model mapped)."""
+    """Built once, on first use (its loader options need every model mapped). The
+    contacts are joined: a client has a few, and loading them in a second statement
+    (selectinload) cost the client page, on PostgreSQL, a tenth of its throughput."""
     return (select(Client).where(Client.id == bindparam("client_id"))
-            .options(joinedload(Client.owner), selectinload(Client.contacts)))
+            .options(joinedload(Client.owner), joinedload(Client.contacts)))
 
 
 def get_client(viewer: User, client_id: int) -> Client:
     require_view_clients(viewer)
-    client = db.session.scalar(_client_query(), {"client_id": client_id})
+    client = (db.session.execute(_client_query(), {"client_id": client_id})
+              .unique().scalar_one_or_none())
     if client is None:
         raise NotFound("No such client.")
     return client
