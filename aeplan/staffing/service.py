@@ -648,8 +648,10 @@ class MyAssignments:
 
 
 def _my_statements():
-    """my_assignments' three queries, built once with parameters (see _clashes_statement):
-    building them cost more than running them."""
+    """my_assignments' two queries, built once with parameters (see _clashes_statement):
+    building them cost more than running them. The first is both lists in one union,
+    `part` telling them apart: on PostgreSQL each statement cost the page about a tenth
+    of its throughput."""
     now = bindparam("now", type_=UTCDateTime())
     person = bindparam("person")
     base = (
@@ -667,13 +669,16 @@ def _my_statements():
     upcoming = (
         base.where(Booking.ends_at > now,
                    Assignment.busy_starts_at > bindparam("busy_floor", type_=UTCDateTime()))
-        .order_by(Assignment.busy_starts_at, Assignment.id).limit(bindparam("limit"))
+        .add_columns(literal("upcoming").label("part"))
+        .order_by(Assignment.busy_starts_at, Assignment.id)
+        .limit(bindparam("upcoming_limit")).subquery()
     )
     past = (
         base.where(Booking.ends_at <= now, Assignment.busy_starts_at < now,
                    Assignment.busy_starts_at > bindparam("past_floor", type_=UTCDateTime()))
+        .add_columns(literal("past"))
         .order_by(Assignment.busy_starts_at.desc(), Assignment.id.desc())
-        .limit(bindparam("limit"))
+        .limit(bindparam("past_limit")).subquery()
     )
     others = (
         select(Assignment.booking_id, User.name, Assignment.role)
@@ -683,16 +688,16 @@ def _my_statements():
                Assignment.status != "declined")
         .order_by(Assignment.booking_id, User.name)
     )
-    return upcoming, past, others
+    return union_all(select(upcoming), select(past)), others
 
 
-_MY_UPCOMING, _MY_PAST, _MY_OTHERS = _my_statements()
+_MY_LISTS, _MY_OTHERS = _my_statements()
 
 
 def my_assignments(person: User, *, upcoming_limit: int = 30,
                    past_limit: int = 15) -> MyAssignments:
     """A support person's upcoming assignments and those of the last 120 days, and who
-    else is on each upcoming booking, in three queries.
+    else is on each upcoming booking, in two queries.
 
     Both lists walk this person's (user_id, busy_starts_at) index in order from now and
     stop at the limit: ordering by the booking's start instead made the database join
@@ -702,12 +707,12 @@ def my_assignments(person: User, *, upcoming_limit: int = 30,
     page with up to 45 bookings, so it reads plain rows of the columns it shows: ORM
     objects for assignment, booking, client and AE cost ten times as much to build."""
     now = now_utc()
-    upcoming = fetch(_MY_UPCOMING, {
-        "person": person.id, "now": now, "busy_floor": now - MAX_BUSY_SPAN,
-        "limit": upcoming_limit})
-    past = fetch(_MY_PAST, {
-        "person": person.id, "now": now, "past_floor": now - PAST_WINDOW,
-        "limit": past_limit})
+    upcoming, past = [], []
+    for row in fetch(_MY_LISTS, {
+            "person": person.id, "now": now, "busy_floor": now - MAX_BUSY_SPAN,
+            "past_floor": now - PAST_WINDOW, "upcoming_limit": upcoming_limit,
+            "past_limit": past_limit}):
+        (upcoming if row.part == "upcoming" else past).append(row)
     others: dict[int, list[tuple[str, str]]] = defaultdict(list)
     booking_ids = [row.booking_id for row in upcoming]  # past work is a line each
     if booking_ids:
