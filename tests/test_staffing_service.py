@@ -695,8 +695,8 @@ def test_week_loads_are_summed_once_until_the_data_changes(crowd, ae, make_booki
     first = _loads(target, ae)
     with count_queries() as queries:
         assert _loads(target, ae) == first
-    # People (with the data version) and clashes: the sums come from the cache.
-    assert queries() == 2
+    # The people with their clashes and the data version: the sums come from the cache.
+    assert queries() == 1
     # A committed change anywhere moves the data version: Carl's new hour counts.
     assign(make_booking(acme, starts_at=at(14, day=2), ends_at=at(15, day=2)),
            people["carl"])
@@ -779,6 +779,36 @@ def test_suggestions_list_people_on_time_off_as_busy(crowd, ae):
     assert [s.user.name for s in ranked[-2:]] == ["Aaron Busy", "Ana Both"]
     assert [(c.kind, c.title) for c in ranked[-1].clashes] == [("time_off", "Holiday")]
     assert [s.week_minutes for s in ranked[-2:]] == [0, 0]
+
+
+def test_every_clash_is_listed_once_in_time_order(crowd, ae, make_booking, acme, assign):
+    """Aaron is on two clashing bookings and has time off over the target: each is
+    named once, earliest first, however the three combine. A clash on a cancelled
+    booking is none, and Ben's only clash is one."""
+    target, people = crowd
+    aaron, ben = people["aaron"], people["ben"]
+    assign(make_booking(acme, starts_at=at(9, 30, day=1), ends_at=at(10, 15, day=1),
+                        title="Early call"), aaron)
+    db.session.add_all([
+        TimeOff(user_id=aaron.id, starts_at=at(0, day=1), ends_at=at(0, day=2),
+                reason="Holiday"),
+        TimeOff(user_id=aaron.id, starts_at=at(10, 45, day=1), ends_at=at(12, day=1),
+                reason="Dentist"),
+    ])
+    assign(make_booking(acme, starts_at=at(10, day=1), ends_at=at(11, day=1),
+                        title="Called off", status="cancelled"), ben)
+    db.session.commit()
+
+    ranked = {s.user.name: s for s in service.suggestions(target, "technical", viewer=ae)}
+    assert [(c.kind, c.title) for c in ranked["Aaron Busy"].clashes] == [
+        ("time_off", "Holiday"), ("booking", "Early call"), ("booking", "Aaron Busy job"),
+        ("time_off", "Dentist")]
+    assert ranked["Ben One"].is_free
+    # The same as the conflict check finds for them.
+    checked = service.find_clashes([aaron.id, ben.id], target.busy_starts_at,
+                                   target.busy_ends_at, exclude_booking_id=target.id)
+    assert checked[aaron.id] == ranked["Aaron Busy"].clashes
+    assert checked[ben.id] == []
 
 
 def test_suggestions_need_edit_rights_and_a_known_discipline(crowd, make_user, ae):
