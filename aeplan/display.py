@@ -75,6 +75,10 @@ LABELS = {
     "staff_answer": _l("Staff answered"),
 }
 
+# A changed field's name where it differs from the word for its action: "status" is
+# both, and a status change's line read "Status changed: tentative → confirmed".
+FIELD_LABELS = {"status": _l("Status")}
+
 
 class _Reader:
     """Who the page is for: locale, timezone and catalogue, looked up once per request.
@@ -142,6 +146,11 @@ def label(value) -> str:
     if not isinstance(value, str | int):
         return str(value)
     return _translated(value, _locale())
+
+
+def field_label(name: str) -> str:
+    """The name of a booking field in its history."""
+    return str(FIELD_LABELS[name]) if name in FIELD_LABELS else label(name)
 
 
 def dt(value: datetime | None, fmt: str = "medium") -> str:
@@ -442,7 +451,8 @@ def register(app: Flask) -> None:
         npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
         newstyle=True)
     app.jinja_env.globals.update(_=html_gettext, gettext=html_gettext, ngettext=html_ngettext)
-    app.jinja_env.filters.update(label=label, dt=dt, day=day, hhmm=hhmm, when=when, hours=hours,
+    app.jinja_env.filters.update(label=label, field_label=field_label, dt=dt, day=day,
+                                 hhmm=hhmm, when=when, hours=hours,
                                  person_options=person_options, colleagues=colleagues,
                                  reason=suggestion_reason, money=money, id_url=id_url,
                                  key_badge=key_badge, status_badge=status_badge,

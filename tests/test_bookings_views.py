@@ -471,7 +471,7 @@ def test_page_shows_the_history_newest_first_with_who_and_what(signed_in, bookin
     system_change, status_change = items[0][2], items[1][2]
     assert "Room released by the building system" in system_change
     assert "Location: <del>Berlin</del> → <ins>—</ins>" in html.unescape(system_change)
-    assert "<del>tentative</del> → <ins>confirmed</ins>" in status_change
+    assert "<li>Status: <del>tentative</del> → <ins>confirmed</ins></li>" in status_change
 
 
 # --- the booking page's contacts ------------------------------------------------------
