@@ -464,8 +464,9 @@ def test_page_shows_the_history_newest_first_with_who_and_what(signed_in, bookin
 
     body = text(signed_in.get(f"/bookings/{booking.id}"))
     section = body[body.index('id="history-h"'):]
-    items = re.findall(r"<li>\s*<p><strong>(.*?)</strong> · .*? · (.*?)</p>(.*?)</li>\s*(?=<li>|</ol>)",
-                       section, re.S)
+    items = re.findall(
+        r"<li>\s*<p><strong>(.*?)</strong> · .*? · (.*?)</p>(.*?)</li>\s*(?=<li>|</ol>)",
+        section, re.S)
     assert [(action, who) for action, who, _ in items] == [
         ("Changed", "system"), ("Status changed", "Olga Owner")]
     system_change, status_change = items[0][2], items[1][2]
