@@ -319,9 +319,9 @@ def _week_load_cache(week_start: datetime, version: int | None = None
     The data version moves with every committed change to bookings and assignments
     (aeplan.calendar.service), so a sum is good until the next change anywhere; ranking
     staff for several bookings of a week then sums each person's week once. It is read
-    before the sums, so a sum is never stored under a version older than its data:
-    `version` when the caller read it already (see _CANDIDATES), else here. The cache
-    lives on the app: each worker has its own.
+    before the sums, so a sum is never stored under a version newer than the data it
+    summed: `version` when the caller read it already (see _CANDIDATES), else here. The
+    cache lives on the app: each worker has its own.
     """
     if version is None:
         version = db.session.scalar(CURRENT_VERSION)  # flushes pending changes first
