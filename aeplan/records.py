@@ -23,7 +23,6 @@ def records(result) -> list:
     return [make(row) for row in result.all()]  # one fetchall, not a fetchone per row
 
 
-
 def run(statement, params: dict | None = None):
     """Execute a statement that selects columns, not ORM objects, on the session's
     connection: the ORM's execution path added about a fifth to such a query and loads

@@ -580,7 +580,8 @@ _CLIENT_CONTACTS = (select(Contact).where(Contact.client_id == bindparam("client
 
 
 def contacts_of(booking: Booking) -> list[Contact]:
-    """The booking client's current contacts, for the invitation checkboxes."""
+    """The booking client's current contacts: the ones set_contacts may invite (the
+    page reads them with the invited ones, in page_contacts)."""
     return list(db.session.scalars(_CLIENT_CONTACTS, {"client_id": booking.client_id}))
 
 
