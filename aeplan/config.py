@@ -34,6 +34,15 @@ def local_secret_key(instance_path: str) -> str:
     return path.read_text().strip()
 
 
+def engine_options(config: dict) -> dict:
+    """Options for SQLAlchemy's engine, from the final config (the database URL may come
+    from the caller rather than the environment).
+
+    Statement parameters never reach a log or an error message: a failed statement's
+    parameters can hold a password hash or a token."""
+    return {"hide_parameters": True}
+
+
 def from_environment(instance_path: str) -> dict:
     """Build the config mapping from environment variables."""
     database_url = with_psycopg(os.environ.get("DATABASE_URL") or sqlite_url(instance_path))
