@@ -97,6 +97,8 @@ def _people() -> dict[str, User]:
             continue
         user = User(email=email, name=name, role=role, discipline=discipline, skills=skills,
                     timezone=zone)
+        # Set directly, past the password rule (auth.passwords), which would refuse it: the
+        # demo's shared password is meant to be typed from the README, never kept.
         user.set_password(PASSWORD)
         db.session.add(user)
         existing[email] = user

@@ -138,8 +138,8 @@ def test_admin_creates_users_of_every_role(client, admin, role):
     ({"role": "ae", "discipline": "technical"}, "discipline", "support staff"),
     ({"timezone": "Mars/Olympus_Mons"}, "timezone", "timezone"),
     ({"timezone": ""}, "timezone", "timezone"),
-    ({"password": "short"}, "password", "8"),
-    ({"password": ""}, "password", "8"),
+    ({"password": "short"}, "password", "12"),
+    ({"password": ""}, "password", "12"),
     ({"email": "not-an-email"}, "email", "email"),
     ({"name": ""}, "name", "required"),
 ])

@@ -20,8 +20,8 @@ class SettingsForm(FlaskForm):
 
 class PasswordForm(FlaskForm):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
-    new_password = PasswordField(_l("New password"),
-                                 validators=[DataRequired(), Length(min=8, max=200)])
+    # Length and strength are judged by auth.passwords, the one rule for every form.
+    new_password = PasswordField(_l("New password"), validators=[DataRequired()])
 
 
 class UserForm(FlaskForm):
@@ -32,4 +32,4 @@ class UserForm(FlaskForm):
                              choices=choices(DISCIPLINES, blank=_l("None")))
     skills = StringField(_l("Skills (comma separated)"), validators=[Optional(), Length(max=500)])
     timezone = TimezoneField(_l("Home timezone"), default="Europe/Berlin")
-    password = PasswordField(_l("Password"), validators=[Optional(), Length(min=8, max=200)])
+    password = PasswordField(_l("Password"), validators=[Optional()])  # see auth.passwords

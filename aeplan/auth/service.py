@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from aeplan.auth.models import DISCIPLINES, ROLES, LoginFailure, User
+from aeplan.auth.passwords import require_good_password
 from aeplan.errors import DomainError, Invalid, NotAllowed
 from aeplan.extensions import db
 from aeplan.permissions import require_admin
@@ -117,8 +118,7 @@ def create_user(data: UserInput, *, actor: User | None) -> User:
     if actor is not None:
         require_admin(actor)
     _check_user_input(data, existing=None)
-    if not data.password or len(data.password) < 8:
-        raise Invalid("The password needs at least 8 characters.", field="password")
+    require_good_password(data.password, email=data.email, name=data.name)
     user = User(
         email=normalise_email(data.email),
         name=data.name.strip(),
@@ -138,6 +138,8 @@ def update_user(user: User, data: UserInput, *, actor: User) -> User:
     _check_user_input(data, existing=user)
     if user.id == actor.id and data.role != "admin":
         raise NotAllowed("You cannot take away your own admin role.")
+    if data.password:
+        require_good_password(data.password, email=data.email, name=data.name)
     user.email = normalise_email(data.email)
     user.name = data.name.strip()
     user.role = data.role
@@ -145,8 +147,6 @@ def update_user(user: User, data: UserInput, *, actor: User) -> User:
     user.skills = data.skills.strip()
     user.timezone = data.timezone
     if data.password:
-        if len(data.password) < 8:
-            raise Invalid("The password needs at least 8 characters.", field="password")
         user.set_password(data.password)
     db.session.flush()
     return user
@@ -184,7 +184,6 @@ def update_own_settings(user: User, *, timezone: str, locale: str | None) -> Use
 def change_password(user: User, current: str, new: str) -> None:
     if not user.check_password(current):
         raise Invalid("Your current password is not right.", field="current_password")
-    if len(new) < 8:
-        raise Invalid("The password needs at least 8 characters.", field="new_password")
+    require_good_password(new, email=user.email, name=user.name, field="new_password")
     user.set_password(new)
     db.session.flush()
