@@ -99,13 +99,17 @@ def register_extensions(app: Flask) -> None:
     )
     from aeplan.auth.service import signed_in_user
     from aeplan.calendar import service as _feed_version_hooks  # noqa: F401
-    from aeplan.transactions import valid_id
+    from aeplan.transactions import MAX_ID, valid_id
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        if not (user_id.isascii() and user_id.isdigit()) or not valid_id(int(user_id)):
+    def load_user(session_id: str):
+        """`session_id` is User.get_id(): "<id>:<generation>". Anything else (a session
+        from before generations, a forged value) names nobody."""
+        user_id, _, generation = session_id.partition(":")
+        if not all(part.isascii() and part.isdigit() for part in (user_id, generation)) \
+                or not valid_id(int(user_id)) or int(generation) > MAX_ID:
             return None
-        return signed_in_user(int(user_id))
+        return signed_in_user(int(user_id), int(generation))
 
 
 def register_blueprints(app: Flask) -> None:

@@ -118,7 +118,7 @@ def test_admin_creates_a_user_who_can_sign_in(client, admin):
     response = sign_in(client, "new.person@example.com", NEW_PASSWORD)
     assert response.status_code == 303
     with client.session_transaction() as session:
-        assert session["_user_id"] == str(user.id)
+        assert session["_user_id"] == f"{user.id}:{user.session_generation}"
 
 
 @pytest.mark.parametrize("role", ["ae", "manager", "admin"])

@@ -39,8 +39,10 @@ def sign_in(client, email, password=PASSWORD, *, address="127.0.0.1", next_=None
 
 
 def signed_in_user_id(client):
+    """The user id the session names (it is stored as "<id>:<session generation>")."""
     with client.session_transaction() as session:
-        return session.get("_user_id")
+        value = session.get("_user_id")
+    return value.partition(":")[0] if value else None
 
 
 def failures(**where) -> int:
@@ -185,7 +187,7 @@ def test_sign_in_starts_a_fresh_session(client, make_user):
     assert sign_in(client, user.email).status_code == 303
     with client.session_transaction() as session:
         assert "planted" not in session
-        assert session.get("_user_id") == str(user.id)
+        assert session.get("_user_id") == f"{user.id}:{user.session_generation}"
 
 
 def test_signed_in_user_visiting_login_goes_to_start_page(client, make_user, login_as):

@@ -1,6 +1,6 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_user
 
 from aeplan.auth import service
 from aeplan.auth.forms import UserForm
@@ -56,6 +56,9 @@ def edit_user(user_id: int):
     result, status = attempt(form, lambda: service.update_user(user, _input(form),
                                                                actor=current_user))
     if result is not None:
+        if result.id == current_user.id:
+            # Setting one's own password ends one's sessions; this browser carries on.
+            login_user(result)
         flash(_("Account saved."), "success")
         return redirect(url_for("admin.users"), 303)
     return render_template("admin/user_form.html", form=form, user=user), status

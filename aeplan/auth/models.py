@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -32,6 +32,18 @@ class User(UserMixin, db.Model):
     # Random per-user value; feed URLs are an HMAC of it under a server-side key, so the
     # database alone never yields a working URL. None until a feed link is first issued.
     feed_secret: Mapped[str | None] = mapped_column(String(64))
+    # Raised to end every session of this user on the server (sign-out, password or role
+    # change, deactivation): sessions name "<id>:<generation>" and a stale one is refused.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+
+    def get_id(self) -> str:
+        """Flask-Login's "alternative token": what a session (or a remember-me cookie)
+        stores to name this user. It changes when the generation does."""
+        return f"{self.id}:{self.session_generation}"
+
+    def end_sessions(self) -> None:
+        """Make every session issued so far stale (see `get_id`)."""
+        self.session_generation = User.session_generation + 1
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

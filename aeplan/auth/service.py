@@ -44,12 +44,14 @@ def normalise_email(email: str) -> str:
 
 # Built once: every signed-in request runs it, and Session.get() built and keyed a new
 # statement each time.
-_ACTIVE_USER = select(User).where(User.id == bindparam("user_id"), User.active.is_(True))
+_SIGNED_IN_USER = select(User).where(User.id == bindparam("user_id"), User.active.is_(True),
+                                     User.session_generation == bindparam("generation"))
 
 
-def signed_in_user(user_id: int) -> User | None:
-    """The account a session names, or None once it is deactivated."""
-    return db.session.scalar(_ACTIVE_USER, {"user_id": user_id})
+def signed_in_user(user_id: int, generation: int) -> User | None:
+    """The account a session names, or None once it is deactivated or the session is
+    stale (its generation is not the user's current one, see User.get_id)."""
+    return db.session.scalar(_SIGNED_IN_USER, {"user_id": user_id, "generation": generation})
 
 
 def user_by_email(email: str) -> User | None:
@@ -91,6 +93,12 @@ def authenticate(email: str, password: str, address: str, *, max_failures: int =
         raise Invalid("Wrong email or password.")
     db.session.execute(delete(LoginFailure).where(LoginFailure.email == email))
     return user
+
+
+def end_sessions(user: User) -> None:
+    """Sign `user` out everywhere: every session issued so far becomes stale."""
+    user.end_sessions()
+    db.session.flush()
 
 
 def _check_user_input(data: UserInput, *, existing: User | None) -> None:
@@ -140,6 +148,10 @@ def update_user(user: User, data: UserInput, *, actor: User) -> User:
         raise NotAllowed("You cannot take away your own admin role.")
     if data.password:
         require_good_password(data.password, email=data.email, name=data.name)
+    if data.password or data.role != user.role:
+        # What the person may do, or how they prove who they are, has changed: sessions
+        # signed in under the old role or password end.
+        user.end_sessions()
     user.email = normalise_email(data.email)
     user.name = data.name.strip()
     user.role = data.role
@@ -156,6 +168,8 @@ def set_active(user: User, active: bool, *, actor: User) -> User:
     require_admin(actor)
     if user.id == actor.id and not active:
         raise NotAllowed("You cannot deactivate yourself.")
+    if user.active and not active:
+        user.end_sessions()
     user.active = active
     user.deactivated_at = None if active else now_utc()
     db.session.flush()
@@ -182,8 +196,11 @@ def update_own_settings(user: User, *, timezone: str, locale: str | None) -> Use
 
 
 def change_password(user: User, current: str, new: str) -> None:
+    """Set a new password and end every session of `user`; the caller signs its own
+    browser in again (its session names the old generation)."""
     if not user.check_password(current):
         raise Invalid("Your current password is not right.", field="current_password")
     require_good_password(new, email=user.email, name=user.name, field="new_password")
     user.set_password(new)
+    user.end_sessions()
     db.session.flush()

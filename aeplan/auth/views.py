@@ -62,9 +62,25 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    """Sign out: this session, and every other of this user, ends on the server (a copy
+    of the cookie is indistinguishable from the browser it was taken from)."""
+    if current_user.is_authenticated:
+        service.end_sessions(current_user)
+        db.session.commit()
     logout_user()
     session.clear()
     flash(_("You are signed out."), "info")
+    return redirect(url_for("auth.login"), 303)
+
+
+@bp.post("/profile/sign-out-everywhere")
+@login_required
+def sign_out_everywhere():
+    service.end_sessions(current_user)
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash(_("You are signed out everywhere: on this device and on every other."), "info")
     return redirect(url_for("auth.login"), 303)
 
 
@@ -86,13 +102,16 @@ def profile():
                 else:
                     service.change_password(current_user, password.current_password.data,
                                             password.new_password.data)
-                    message = _("Your password is changed.")
+                    message = _("Your password is changed. Other devices are signed out.")
             except DomainError as error:
                 db.session.rollback()
                 apply_error(form, error)
                 status = 422
             else:
                 db.session.commit()
+                if which != "settings":
+                    # Every session has ended; this browser carries on under a new one.
+                    login_user(current_user._get_current_object())
                 flash(message, "success")
                 return redirect(url_for("auth.profile"), 303)
         else:
