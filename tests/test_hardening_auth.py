@@ -1,4 +1,4 @@
-"""Issue 13, sign-in side: sessions that end on the server."""
+"""Issue 13, sign-in side: sessions that end on the server, safe `next`."""
 from __future__ import annotations
 
 import re
@@ -207,3 +207,32 @@ def test_loading_the_signed_in_user_is_one_statement(app, make_user, count_queri
         loaded = login_manager._user_callback(session_id)
     assert loaded is not None and loaded.id == user.id
     assert statements() == 1
+
+
+# --- 3. next with control characters ------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["/\r\nSet-Cookie: x=y", "/\r\n", "/ok\n", "/\t/evil.example",
+                                    "/\x00", "/\x7f", "/ /x", "/\u2028x", "/\u200bx", "//["])
+def test_next_with_control_characters_goes_to_start_page(client, make_user, target):
+    user = make_user("ae")
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD},
+                           query_string={"next": target})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+
+
+def test_next_with_letters_beyond_ascii_is_still_followed(client, make_user):
+    user = make_user("ae")
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD},
+                           query_string={"next": "/clients/?q=Müller"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/clients/?q=M%C3%BCller"
+
+
+def test_the_reported_next_url_signs_in_without_an_error(client, make_user):
+    user = make_user("ae")
+    response = client.post("/login?next=/%0D%0ASet-Cookie:%20a=b",
+                           data={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+    assert "a=b" not in " ".join(response.headers.getlist("Set-Cookie"))

@@ -1,3 +1,4 @@
+import unicodedata
 from urllib.parse import urlsplit
 
 from flask import (
@@ -23,14 +24,23 @@ bp = Blueprint("auth", __name__)
 
 
 def safe_next(target: str | None) -> str | None:
-    """Accept `next` only as a path on this site: no scheme, no host, no '//' or '\\'."""
-    if not target:
+    """Accept `next` only as a path on this site: no scheme, no host, no '//' or '\\', and
+    no control or whitespace characters (browsers drop tabs and newlines from URLs, and
+    a Location header cannot carry them)."""
+    if not target or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target or any(_unsafe(ch) for ch in target):
         return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
-            or "\\" in target:
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return None
+    if parts.scheme or parts.netloc:
         return None
     return target
+
+
+def _unsafe(ch: str) -> bool:
+    return ch.isspace() or unicodedata.category(ch)[0] in "CZ"
 
 
 @bp.route("/login", methods=["GET", "POST"])
