@@ -33,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", config_module.engine_options(app.config))
     _require_secret_key(app)
+    register_proxy(app)
     register_extensions(app)
     register_blueprints(app)
     register_template_helpers(app)
@@ -77,6 +78,17 @@ def _select_timezone():
     if current_user.is_authenticated:
         return current_user.timezone
     return None
+
+
+def register_proxy(app: Flask) -> None:
+    """Behind `AEPLAN_PROXY_HOPS` trusted proxies, take the client's address, scheme and
+    host from their X-Forwarded-* headers (sign-in throttling keys on that address).
+    Without proxies the headers are ignored: anyone can send them."""
+    hops = int(app.config.get("AEPLAN_PROXY_HOPS") or 0)
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def register_extensions(app: Flask) -> None:

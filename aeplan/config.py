@@ -64,6 +64,14 @@ def from_environment(instance_path: str) -> dict:
         "AEPLAN_LOCALES": ["en", "de"],
         "LOGIN_MAX_FAILURES": int(os.environ.get("AEPLAN_LOGIN_MAX_FAILURES", "10")),
         "LOGIN_WINDOW_MINUTES": int(os.environ.get("AEPLAN_LOGIN_WINDOW_MINUTES", "15")),
+        # Failed sign-ins for one account slow every later attempt on it (from anywhere):
+        # after the free ones, a wait starting at the first delay, doubling, capped.
+        "LOGIN_FREE_FAILURES": int(os.environ.get("AEPLAN_LOGIN_FREE_FAILURES", "3")),
+        "LOGIN_FIRST_DELAY": float(os.environ.get("AEPLAN_LOGIN_FIRST_DELAY", "0.25")),
+        "LOGIN_MAX_DELAY": float(os.environ.get("AEPLAN_LOGIN_MAX_DELAY", "5")),
+        # Trusted reverse proxies in front of the app; 0 ignores X-Forwarded-* entirely,
+        # so that a client cannot claim another address.
+        "AEPLAN_PROXY_HOPS": max(0, int(os.environ.get("AEPLAN_PROXY_HOPS", "").strip() or 0)),
         "PAGE_SIZE": 25,
         "AEPLAN_REQUEST_LOG": _bool(os.environ.get("AEPLAN_REQUEST_LOG"), True),
         "AEPLAN_QUERY_COUNT_HEADER": _bool(os.environ.get("AEPLAN_QUERY_COUNT_HEADER")),

@@ -99,7 +99,9 @@ def test_deactivated_user_cannot_sign_in(client, make_user):
     user = make_user("ae", active=False)
     response = sign_in(client, user.email)
     assert response.status_code == 401
-    assert "deactivated" in response.get_data(as_text=True)
+    # The same answer as a wrong password: the right one is not confirmed to a guesser.
+    assert "Wrong email or password" in response.get_data(as_text=True)
+    assert "deactivated" not in response.get_data(as_text=True)
     assert signed_in_user_id(client) is None
     assert client.get("/").status_code == 302
 
@@ -215,20 +217,6 @@ def test_failure_is_recorded_in_the_database(client, make_user):
     assert rows[0].address == "10.1.1.1"
 
 
-def test_ten_failures_lock_the_account_even_for_the_right_password(client, make_user):
-    user = make_user("ae")
-    # From ten different addresses, so that only the per-account counter can trip.
-    for n in range(10):
-        response = sign_in(client, user.email, "wrong", address=f"10.0.0.{n + 1}")
-        assert response.status_code == 401
-    assert failures(email=user.email) == 10
-
-    response = sign_in(client, user.email, PASSWORD, address="10.9.9.9")
-    assert response.status_code == 429
-    assert "Wait" in response.get_data(as_text=True)
-    assert signed_in_user_id(client) is None
-
-
 def test_nine_failures_still_allow_the_right_password(client, make_user):
     user = make_user("ae")
     for _ in range(9):
@@ -266,10 +254,11 @@ def test_failures_older_than_the_window_do_not_count(client, app, make_user):
 def test_recent_failures_inserted_directly_do_count(client, make_user):
     user = make_user("ae")
     recent = now_utc() - timedelta(minutes=5)
-    for _ in range(10):
-        db.session.add(LoginFailure(email=user.email, address="192.0.2.1", at=recent))
+    for n in range(10):
+        db.session.add(LoginFailure(email=f"guess{n}@example.com", address="192.0.2.1",
+                                    at=recent))
     db.session.commit()
-    assert sign_in(client, user.email, address="127.0.0.1").status_code == 429
+    assert sign_in(client, user.email, address="192.0.2.1").status_code == 429
 
 
 def test_success_clears_the_accounts_failures(client, make_user):

@@ -1,12 +1,20 @@
-"""Issue 13, sign-in side: sessions that end on the server, safe `next`."""
+"""Issue 13, sign-in side: throttling behind a proxy that never locks anyone out, sessions
+that end on the server, safe `next`, the password rule, and deactivated accounts that
+answer like wrong passwords."""
 from __future__ import annotations
 
 import re
+import time
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from aeplan import create_app
+from aeplan.auth.models import LoginFailure
+from aeplan.auth.service import Throttle, address_key
 from aeplan.extensions import db, login_manager
+from aeplan.timeutil import now_utc
 from tests.conftest import PASSWORD, FreshContextClient
 
 GOOD = "glacier otter lantern 42"  # passes the password rule
@@ -16,6 +24,10 @@ def sign_in(client, email, password=PASSWORD, *, address="127.0.0.1", forwarded=
     headers = {"X-Forwarded-For": forwarded} if forwarded else {}
     return client.post("/login", data={"email": email, "password": password},
                        environ_base={"REMOTE_ADDR": address}, headers=headers)
+
+
+def addresses() -> list[str]:
+    return list(db.session.scalars(select(LoginFailure.address).order_by(LoginFailure.id)))
 
 
 @pytest.fixture
@@ -35,6 +47,145 @@ def other_app(app):
         with built.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.fixture
+def quick(app):
+    """Tiny delays, so that tests which fail many sign-ins stay fast."""
+    app.config.update(LOGIN_FIRST_DELAY=0.01, LOGIN_MAX_DELAY=0.02)
+    return app
+
+
+# --- 1. proxy and throttling ----------------------------------------------------------------
+
+def test_without_proxy_hops_forwarded_for_is_ignored(client, make_user):
+    user = make_user("ae")
+    sign_in(client, user.email, "wrong", address="127.0.0.1", forwarded="203.0.113.5")
+    assert addresses() == ["127.0.0.1"]
+
+
+def test_with_one_proxy_hop_the_address_the_proxy_saw_is_used(other_app, make_user):
+    user = make_user("ae")
+    proxied = other_app(AEPLAN_PROXY_HOPS=1).test_client()
+    sign_in(proxied, user.email, "wrong", forwarded="203.0.113.5")
+    # A client's own X-Forwarded-For entry (left) is not trusted, only the proxy's (right).
+    sign_in(proxied, user.email, "wrong", forwarded="10.6.6.6, 198.51.100.7")
+    assert addresses() == ["203.0.113.5", "198.51.100.7"]
+
+
+def test_the_lockout_attack_through_a_proxy_no_longer_locks_the_admin_out(
+        other_app, make_user):
+    """The issue's attack: 10 failures for 10 made-up emails from one address, then the
+    admin's right password from another, both through the same proxy."""
+    admin = make_user("admin")
+    proxied = other_app(AEPLAN_PROXY_HOPS=1).test_client()
+    for n in range(10):
+        response = sign_in(proxied, f"made.up.{n}@example.com", "guess", forwarded="203.0.113.66")
+        assert response.status_code == 401
+    assert sign_in(proxied, admin.email, forwarded="198.51.100.20").status_code == 303
+    # The guessing address itself stays throttled.
+    proxied.post("/logout")
+    assert sign_in(proxied, admin.email, forwarded="203.0.113.66").status_code == 429
+
+
+def test_an_address_over_the_limit_gets_429_with_a_wait_time(app, client, make_user):
+    user = make_user("ae")
+    for n in range(10):
+        assert sign_in(client, f"guess{n}@example.com", "x", address="203.0.113.7") \
+            .status_code == 401
+    response = sign_in(client, user.email, address="203.0.113.7")
+    assert response.status_code == 429
+    window = app.config["LOGIN_WINDOW_MINUTES"] * 60
+    assert 0 < int(response.headers["Retry-After"]) <= window
+    assert re.search(r"Wait \d+ minutes", response.get_data(as_text=True))
+    assert len(addresses()) == 10  # a refused attempt is not counted again
+
+
+def test_the_wait_ends_when_the_oldest_failures_leave_the_window(app, client, make_user):
+    user = make_user("ae")
+    now = now_utc()
+    window = timedelta(minutes=app.config["LOGIN_WINDOW_MINUTES"])
+    ages = [window - timedelta(seconds=90)] + [timedelta(minutes=1)] * 9  # oldest: 90 s left
+    for n, age in enumerate(ages):
+        db.session.add(LoginFailure(email=f"g{n}@example.com", address="192.0.2.9",
+                                    at=now - age))
+    db.session.commit()
+    response = sign_in(client, user.email, address="192.0.2.9")
+    assert response.status_code == 429
+    assert 80 <= int(response.headers["Retry-After"]) <= 90
+    assert "Wait 2 minutes" in response.get_data(as_text=True)
+
+
+def test_ipv6_addresses_are_counted_per_64_network():
+    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:ffff::9") \
+        == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("::ffff:192.0.2.1") == "192.0.2.1"
+    assert address_key("198.51.100.4") == "198.51.100.4"
+    assert address_key("unknown") == "unknown"
+
+
+def test_the_account_delay_grows_and_is_capped():
+    throttle = Throttle(free_failures=3, first_delay=0.25, max_delay=5.0)
+    assert [throttle.delay(n) for n in range(9)] == [0, 0, 0, 0, 0.25, 0.5, 1, 2, 4]
+    assert throttle.delay(9) == throttle.delay(10**9) == 5.0
+
+
+def _fail_account(email: str, count: int) -> None:
+    """`count` recent failures for `email`, each from its own address (no address limit)."""
+    for n in range(count):
+        db.session.add(LoginFailure(email=email, address=f"10.8.{n // 250}.{n % 250 + 1}"))
+    db.session.commit()
+
+
+def _timed_sign_in(client, email, address) -> tuple[int, float]:
+    client.post("/logout")
+    started = time.perf_counter()
+    status = sign_in(client, email, address=address).status_code
+    return status, time.perf_counter() - started
+
+
+def test_an_account_under_attack_slows_down_but_the_right_password_signs_in(
+        app, client, make_user):
+    app.config.update(LOGIN_FREE_FAILURES=3, LOGIN_FIRST_DELAY=0.4, LOGIN_MAX_DELAY=0.8)
+    user = make_user("ae")
+    _fail_account(user.email, 3)
+    status, quick_sign_in = _timed_sign_in(client, user.email, "198.51.100.1")
+    assert status == 303 and quick_sign_in < 0.4
+
+    _fail_account(user.email, 4)  # 7 in all: 0.4 * 2**3 = 3.2 s, capped at 0.8 s
+    status, slowed = _timed_sign_in(client, user.email, "198.51.100.2")
+    assert status == 303 and 0.8 <= slowed < 3.0
+
+    _fail_account(user.email, 40)  # far more failures: still the cap, still signs in
+    status, capped = _timed_sign_in(client, user.email, "198.51.100.3")
+    assert status == 303 and 0.8 <= capped < 3.0
+
+
+def test_one_failure_past_the_free_ones_waits_the_first_delay(app, client, make_user):
+    app.config.update(LOGIN_FREE_FAILURES=3, LOGIN_FIRST_DELAY=0.4, LOGIN_MAX_DELAY=10)
+    user = make_user("ae")
+    _fail_account(user.email, 4)
+    status, elapsed = _timed_sign_in(client, user.email, "198.51.100.1")
+    assert status == 303 and 0.4 <= elapsed < 0.8 + 1.5
+
+
+def test_right_password_from_b_while_a_attacks_the_same_account(quick, other_app, make_user):
+    admin = make_user("admin")
+    attacker = other_app(AEPLAN_PROXY_HOPS=1).test_client()
+    owner = other_app(AEPLAN_PROXY_HOPS=1).test_client()
+    for _ in range(5):
+        assert sign_in(attacker, admin.email, "guess", forwarded="203.0.113.66") \
+            .status_code == 401
+    assert sign_in(owner, admin.email, forwarded="198.51.100.20").status_code == 303
+    for _ in range(5):
+        assert sign_in(attacker, admin.email, "guess", forwarded="203.0.113.66") \
+            .status_code == 401
+    assert sign_in(attacker, admin.email, forwarded="203.0.113.66").status_code == 429
+    # The owner's success forgot only the owner's own failures, not the attacker's.
+    assert addresses().count("203.0.113.66") == 10
+    owner.post("/logout")
+    assert sign_in(owner, admin.email, forwarded="198.51.100.20").status_code == 303
 
 
 # --- 2. sessions that end on the server -------------------------------------------------------
@@ -236,3 +387,20 @@ def test_the_reported_next_url_signs_in_without_an_error(client, make_user):
     assert response.status_code == 303
     assert response.headers["Location"] == "/"
     assert "a=b" not in " ".join(response.headers.getlist("Set-Cookie"))
+
+
+# --- 5. a deactivated account answers like a wrong password ---------------------------------------
+
+def test_deactivated_user_with_the_right_password_gets_the_wrong_password_answer(
+        client, make_user):
+    active = make_user("ae")
+    gone = make_user("ae", active=False)
+    wrong = sign_in(client, active.email, "not the password", address="192.0.2.50")
+    right_but_gone = sign_in(client, gone.email, PASSWORD, address="192.0.2.51")
+    assert right_but_gone.status_code == wrong.status_code == 401
+    assert right_but_gone.headers.get("Retry-After") is None
+    page = right_but_gone.get_data(as_text=True).replace(gone.email, "EMAIL")
+    assert page == wrong.get_data(as_text=True).replace(active.email, "EMAIL")
+    # The same path: both are counted as failures (and slow the account down alike).
+    failures = db.session.execute(select(LoginFailure.email, LoginFailure.address)).all()
+    assert sorted(failures) == sorted([(active.email, "192.0.2.50"), (gone.email, "192.0.2.51")])

@@ -1,6 +1,8 @@
 """Sign-in, throttling and user management. Functions flush; callers commit."""
 from __future__ import annotations
 
+import ipaddress
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,7 +26,54 @@ def _dummy_hash() -> str:
 
 
 class Throttled(DomainError):
+    """Too many failures from one address; `retry_after` is in seconds."""
+
     status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """How failed sign-ins are slowed down, counted over the last `window_minutes`.
+
+    - Per address: after `max_failures` failures from one address (any accounts), that
+      address gets 429 until the oldest failure leaves the window. Other addresses are
+      not affected, so a guesser cannot lock anyone out.
+    - Per account: after `free_failures` failures for one email (from any address),
+      every attempt on it waits `first_delay` seconds, doubling with each further
+      failure up to `max_delay`. The account is never locked: the right password still
+      signs in, only more slowly.
+
+    The counts live in the database (LoginFailure), so every worker and machine sees
+    the same ones. Flask-Limiter was not adopted: it keeps its counters in memory,
+    Redis or Memcached, none of which every deployment of AE Plan shares, and it knows
+    nothing of a per-account delay.
+    """
+
+    max_failures: int = 10
+    window_minutes: int = 15
+    free_failures: int = 3
+    first_delay: float = 0.25
+    max_delay: float = 5.0
+
+    @classmethod
+    def from_config(cls, config) -> Throttle:
+        return cls(max_failures=config["LOGIN_MAX_FAILURES"],
+                   window_minutes=config["LOGIN_WINDOW_MINUTES"],
+                   free_failures=config["LOGIN_FREE_FAILURES"],
+                   first_delay=config["LOGIN_FIRST_DELAY"],
+                   max_delay=config["LOGIN_MAX_DELAY"])
+
+    def delay(self, account_failures: int) -> float:
+        """Seconds to wait before checking a password for an account with this many
+        recent failures."""
+        extra = account_failures - self.free_failures
+        if extra <= 0:
+            return 0.0
+        return min(self.max_delay, self.first_delay * 2.0 ** min(extra - 1, 64))
 
 
 @dataclass
@@ -40,6 +89,20 @@ class UserInput:
 
 def normalise_email(email: str) -> str:
     return (email or "").strip().lower()
+
+
+def address_key(address: str | None) -> str:
+    """The key failures are counted under: the IPv4 address, or the IPv6 /64 (one
+    machine usually holds a whole /64 and could walk through it)."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return (address or "unknown")[:64]
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 # Built once: every signed-in request runs it, and Session.get() built and keyed a new
@@ -58,40 +121,61 @@ def user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
-def authenticate(email: str, password: str, address: str, *, max_failures: int = 10,
-                 window_minutes: int = 15) -> User:
-    """Return the user for these credentials or raise Invalid / Throttled.
+def _failures_since(since, **where):
+    stmt = select(func.count()).select_from(LoginFailure).where(LoginFailure.at >= since)
+    for column, value in where.items():
+        stmt = stmt.where(getattr(LoginFailure, column) == value)
+    return stmt.scalar_subquery()
 
-    Failures are recorded (the caller commits even on failure) and counted per
-    account and per client address over the window.
-    """
-    email = normalise_email(email)
-    since = now_utc() - timedelta(minutes=window_minutes)
-    by_email = db.session.scalar(
-        select(func.count()).select_from(LoginFailure)
-        .where(LoginFailure.email == email, LoginFailure.at >= since)
-    )
-    by_address = db.session.scalar(
-        select(func.count()).select_from(LoginFailure)
-        .where(LoginFailure.address == address, LoginFailure.at >= since)
-    )
-    if by_email >= max_failures or by_address >= max_failures:
-        raise Throttled(
-            f"Too many failed sign-ins. Wait {window_minutes} minutes and try again."
+
+def sign_in_delay(email: str, address: str, throttle: Throttle) -> float:
+    """Seconds the caller must wait before `authenticate`; raises Throttled when this
+    address has failed too often. Only reads: the caller should end its transaction
+    before it sleeps, so that no lock is held while it waits."""
+    email, address = normalise_email(email), address_key(address)
+    now = now_utc()
+    window = timedelta(minutes=throttle.window_minutes)
+    by_address, by_email = db.session.execute(select(
+        _failures_since(now - window, address=address),
+        _failures_since(now - window, email=email),
+    )).one()
+    if by_address >= throttle.max_failures:
+        # The address may try again once enough failures have left the window.
+        freed_at = db.session.scalar(
+            select(LoginFailure.at)
+            .where(LoginFailure.address == address, LoginFailure.at >= now - window)
+            .order_by(LoginFailure.at).offset(by_address - throttle.max_failures).limit(1)
         )
+        seconds = max(1, math.ceil(((freed_at or now) + window - now).total_seconds()))
+        minutes = math.ceil(seconds / 60)
+        raise Throttled("Too many failed sign-ins from this address. "
+                        f"Wait {minutes} minute{'s' if minutes != 1 else ''} and try again.",
+                        retry_after=seconds)
+    return throttle.delay(by_email)
+
+
+def authenticate(email: str, password: str, address: str) -> User:
+    """Return the user for these credentials or raise Invalid. Call `sign_in_delay` first.
+
+    A failure is recorded (the caller commits even on failure). Unknown emails, wrong
+    passwords and deactivated accounts get the same answer after the same work (one
+    password hash check), so none of them tells a guesser anything. A success forgets
+    this address's failures for the account (the person's own typos); failures from
+    elsewhere keep slowing the account down until they leave the window.
+    """
+    email, address = normalise_email(email), address_key(address)
     user = user_by_email(email)
     if user is None:
         check_password_hash(_dummy_hash(), password or "")
         ok = False
     else:
-        ok = user.check_password(password or "")
-    if not ok or user is None or not user.active:
-        db.session.add(LoginFailure(email=email[:254], address=address[:64]))
+        ok = user.check_password(password or "") and user.active
+    if not ok or user is None:
+        db.session.add(LoginFailure(email=email[:254], address=address))
         db.session.flush()
-        if ok and user is not None and not user.active:
-            raise Invalid("This account has been deactivated. Ask an administrator.")
         raise Invalid("Wrong email or password.")
-    db.session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+    db.session.execute(delete(LoginFailure).where(LoginFailure.email == email,
+                                                  LoginFailure.address == address))
     return user
 
 

@@ -1,3 +1,4 @@
+import time
 import unicodedata
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from aeplan.auth.forms import LoginForm, PasswordForm, SettingsForm
 from aeplan.errors import DomainError
 from aeplan.extensions import db
 from aeplan.forms import apply_error
+from aeplan.transactions import reads_first, switch_to_write
 
 bp = Blueprint("auth", __name__)
 
@@ -44,22 +46,33 @@ def _unsafe(ch: str) -> bool:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@reads_first
 def login():
+    """Sign in. A refused sign-in answers 401 (429 with Retry-After when this address has
+    failed too often); an account under attack is slowed down, never locked (see
+    service.Throttle)."""
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     form = LoginForm()
     status = 200
+    headers = {}
     if form.validate_on_submit():
+        address = request.remote_addr or "unknown"
         try:
-            user = service.authenticate(
-                form.email.data, form.password.data, request.remote_addr or "unknown",
-                max_failures=current_app.config["LOGIN_MAX_FAILURES"],
-                window_minutes=current_app.config["LOGIN_WINDOW_MINUTES"],
-            )
+            wait = service.sign_in_delay(form.email.data, address,
+                                         service.Throttle.from_config(current_app.config))
+            db.session.rollback()  # hold no transaction (nor SQLite's lock) while waiting
+            time.sleep(wait)
+            switch_to_write()
+            user = service.authenticate(form.email.data, form.password.data, address)
+        except service.Throttled as error:
+            db.session.rollback()
+            form.form_errors.append(error.message)
+            status, headers = 429, {"Retry-After": str(error.retry_after)}
         except DomainError as error:
             db.session.commit()  # keep the recorded failure
             form.form_errors.append(error.message)
-            status = error.status if error.status == 429 else 401
+            status = 401
         else:
             db.session.commit()
             session.clear()  # a fresh session: nothing carried over from before sign-in
@@ -67,7 +80,7 @@ def login():
             return redirect(safe_next(request.args.get("next")) or url_for("main.index"), 303)
     elif request.method == "POST":
         status = 400
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form), status, headers
 
 
 @bp.post("/logout")
