@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from aeplan import create_app
-from aeplan.auth.models import LoginFailure
+from aeplan.auth.models import LoginFailure, User
+from aeplan.auth.passwords import require_good_password
 from aeplan.auth.service import Throttle, address_key
+from aeplan.errors import Invalid
 from aeplan.extensions import db, login_manager
 from aeplan.timeutil import now_utc
 from tests.conftest import PASSWORD, FreshContextClient
@@ -387,6 +389,102 @@ def test_the_reported_next_url_signs_in_without_an_error(client, make_user):
     assert response.status_code == 303
     assert response.headers["Location"] == "/"
     assert "a=b" not in " ".join(response.headers.getlist("Set-Cookie"))
+
+
+# --- 4. passwords ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("password, words", [
+    ("12345678", "at least 12"),
+    ("password1234", "very common"),
+    ("Kx9#mQ2vL!p", "at least 12"),  # strong, but 11 characters
+    ("aaaaaaaaaaaaaaaa", "repeats"),
+    ("x" * 201, "at most 200"),
+])
+def test_weak_passwords_are_refused_with_the_reason(password, words):
+    with pytest.raises(Invalid) as refused:
+        require_good_password(password, email="pat@example.com", name="Pat Example")
+    assert words in refused.value.message.lower()
+    assert refused.value.field == "password"
+
+
+@pytest.mark.parametrize("password", [GOOD, "Kx9#mQ2vL!p4", "plum-taxi-wobble-1987",
+                                      "a long passphrase " * 11])
+def test_good_passphrases_are_accepted(password):
+    require_good_password(password, email="pat@example.com", name="Pat Example")
+
+
+def test_a_password_built_from_ones_own_email_is_refused():
+    email, name = "zorblatt.quenby@example.com", "Zorblatt Quenby"
+    require_good_password(email, email="pat@example.com", name="Pat Example")  # for others
+    with pytest.raises(Invalid) as refused:
+        require_good_password(email, email=email, name=name)
+    assert "your name or email" in refused.value.message
+
+
+def _current_hash(user: User) -> str:
+    db.session.expire(user)
+    return user.password_hash
+
+
+@pytest.mark.parametrize("weak", ["12345678", "password1234", "Kx9#mQ2vL!p"])
+def test_profile_form_refuses_weak_passwords(app, make_user, weak):
+    user = make_user("ae")
+    browser = signed_in(app, user)
+    before = _current_hash(user)
+    response = browser.post("/profile", data={"form": "password",
+                                              "password-current_password": PASSWORD,
+                                              "password-new_password": weak})
+    assert response.status_code == 422
+    assert re.search(r"at least 12|too easy to guess", response.get_data(as_text=True))
+    assert _current_hash(user) == before
+    assert opens_profile(browser)
+
+
+@pytest.mark.parametrize("weak", ["12345678", "password1234", "Kx9#mQ2vL!p"])
+def test_admin_form_refuses_weak_passwords(app, make_user, weak):
+    admin_browser = signed_in(app, make_user("admin"))
+    response = admin_browser.post("/admin/users/new", data={
+        "email": "weak@example.com", "name": "Weak Password", "role": "ae", "discipline": "",
+        "skills": "", "timezone": "UTC", "password": weak})
+    assert response.status_code == 422
+    assert re.search(r'id="password-error">[^<]*(at least 12|too easy to guess)',
+                     response.get_data(as_text=True))
+    assert db.session.scalar(select(User).where(User.email == "weak@example.com")) is None
+
+    user = make_user("ae")
+    before = _current_hash(user)
+    response = admin_browser.post(f"/admin/users/{user.id}/edit", data={
+        "email": user.email, "name": user.name, "role": "ae", "discipline": "",
+        "skills": "", "timezone": "UTC", "password": weak})
+    assert response.status_code == 422
+    assert _current_hash(user) == before
+
+
+def test_admin_form_accepts_a_good_passphrase(app, make_user):
+    admin_browser = signed_in(app, make_user("admin"))
+    response = admin_browser.post("/admin/users/new", data={
+        "email": "good@example.com", "name": "Good Password", "role": "ae", "discipline": "",
+        "skills": "", "timezone": "UTC", "password": GOOD})
+    assert response.status_code == 303
+    assert sign_in(app.test_client(), "good@example.com", GOOD).status_code == 303
+
+
+@pytest.mark.parametrize("weak, words", [("12345678", "at least 12"),
+                                         ("password1234", "very common"),
+                                         ("Kx9#mQ2vL!p", "at least 12")])
+def test_cli_create_user_refuses_weak_passwords(runner, weak, words):
+    result = runner.invoke(args=["create-user", "--email", "cli@example.com", "--name", "Cli",
+                                 "--role", "ae", "--password", weak])
+    assert result.exit_code != 0
+    assert words in result.output.lower()
+    assert db.session.scalar(select(User).where(User.email == "cli@example.com")) is None
+
+
+def test_cli_create_user_accepts_a_good_passphrase(runner, client):
+    result = runner.invoke(args=["create-user", "--email", "cli@example.com", "--name", "Cli",
+                                 "--role", "ae", "--password", GOOD])
+    assert result.exit_code == 0, result.output
+    assert sign_in(client, "cli@example.com", GOOD).status_code == 303
 
 
 # --- 5. a deactivated account answers like a wrong password ---------------------------------------
