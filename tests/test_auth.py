@@ -26,6 +26,13 @@ class Browser(FlaskClient):
         return super().open(*args, **kwargs)
 
 
+@pytest.fixture(autouse=True)
+def _short_delays(app):
+    """Failed sign-ins slow an account down (tests in test_hardening_auth time that);
+    here the waits are kept tiny so that tests failing many sign-ins stay fast."""
+    app.config.update(LOGIN_FIRST_DELAY=0.01, LOGIN_MAX_DELAY=0.02)
+
+
 def browser(app) -> Browser:
     return Browser(app, app.response_class, use_cookies=True)
 
