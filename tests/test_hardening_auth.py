@@ -498,3 +498,41 @@ def test_deactivated_user_with_the_right_password_gets_the_wrong_password_answer
     # The same path: both are counted as failures (and slow the account down alike).
     failures = db.session.execute(select(LoginFailure.email, LoginFailure.address)).all()
     assert sorted(failures) == sorted([(active.email, "192.0.2.50"), (gone.email, "192.0.2.51")])
+
+
+# --- hostile input on the sign-in and user forms (no 500, nothing stored) -----------------------
+
+@pytest.mark.parametrize("email", ["a\x00b@example.com", "a@example.com\r\nBcc: x@y", "\x7f@x.com"])
+def test_sign_in_with_control_characters_in_the_email_is_refused(client, make_user, email):
+    make_user("ae")
+    response = client.post("/login", data={"email": email, "password": "x"})
+    assert response.status_code == 400
+    assert "control characters" in response.get_data(as_text=True)
+    assert addresses() == []
+
+
+def test_a_forwarded_address_that_is_not_an_address_is_counted_as_unknown(other_app, make_user):
+    user = make_user("ae")
+    proxied = other_app(AEPLAN_PROXY_HOPS=1).test_client()
+    sign_in(proxied, user.email, "wrong", forwarded="not-an-ip\x00")
+    assert addresses() == ["unknown"]
+
+
+@pytest.mark.parametrize("field", ["email", "name", "skills"])
+def test_admin_form_refuses_control_characters(app, make_user, field):
+    admin_browser = signed_in(app, make_user("admin"))
+    data = {"email": "ctrl@example.com", "name": "Control Person", "role": "ae",
+            "discipline": "", "skills": "", "timezone": "UTC", "password": GOOD}
+    data[field] = "x\x00y@example.com" if field == "email" else "x\x00y"
+    response = admin_browser.post("/admin/users/new", data=data)
+    assert response.status_code == 422
+    assert re.search(rf'id="{field}-error">[^<]*control characters',
+                     response.get_data(as_text=True))
+    assert db.session.scalar(select(User).where(User.name == "Control Person")) is None
+
+
+def test_cli_create_user_refuses_control_characters(runner):
+    result = runner.invoke(args=["create-user", "--email", "nul\x00@example.com", "--name", "N",
+                                 "--role", "ae", "--password", GOOD])
+    assert result.exit_code != 0
+    assert "control characters" in result.output

@@ -1,14 +1,21 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from aeplan.auth.models import DISCIPLINES, ROLES
 from aeplan.forms import TimezoneField, choices, options
 
 
+def printable(form, field) -> None:
+    """Refuse control characters (NUL above all: PostgreSQL cannot store or even compare
+    it, and a query with one failed with a 500)."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in field.data or ""):
+        raise ValidationError(_l("Remove the control characters from this field."))
+
+
 class LoginForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254), printable])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
 
 

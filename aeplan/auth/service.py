@@ -97,7 +97,7 @@ def address_key(address: str | None) -> str:
     try:
         ip = ipaddress.ip_address((address or "").strip())
     except ValueError:
-        return (address or "unknown")[:64]
+        return "unknown"  # not an address (a proxy passing on garbage): one shared key
     if ip.version == 6 and ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
     if ip.version == 6:
@@ -185,7 +185,15 @@ def end_sessions(user: User) -> None:
     db.session.flush()
 
 
+def _has_control_characters(text: str | None) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text or "")
+
+
 def _check_user_input(data: UserInput, *, existing: User | None) -> None:
+    # NUL above all: PostgreSQL can neither store nor compare it (a 500 before).
+    for field in ("email", "name", "skills"):
+        if _has_control_characters(getattr(data, field)):
+            raise Invalid("Remove the control characters from this field.", field=field)
     if data.role not in ROLES:
         raise Invalid(f"Unknown role {data.role!r}.", field="role")
     if data.role == "support":
