@@ -3,8 +3,14 @@ that end on the server, safe `next`, the password rule, and deactivated accounts
 answer like wrong passwords."""
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from datetime import timedelta
 
 import pytest
@@ -18,6 +24,8 @@ from aeplan.errors import Invalid
 from aeplan.extensions import db, login_manager
 from aeplan.timeutil import now_utc
 from tests.conftest import PASSWORD, FreshContextClient
+from tests.test_concurrency import ROOT, _free_port
+from tests.test_concurrency import Browser as RealBrowser
 
 GOOD = "glacier otter lantern 42"  # passes the password rule
 
@@ -536,3 +544,64 @@ def test_cli_create_user_refuses_control_characters(runner):
                                  "--role", "ae", "--password", GOOD])
     assert result.exit_code != 0
     assert "control characters" in result.output
+
+
+# --- the issue's attack against a real gunicorn behind a proxy ------------------------------------
+
+@pytest.fixture
+def proxied_gunicorn(app):
+    """gunicorn as deployed (gunicorn.conf.py), told that one proxy stands in front."""
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+               SECRET_KEY="proxy-test", AEPLAN_PROXY_HOPS="1", WEB_CONCURRENCY="1",
+               AEPLAN_LOGIN_FIRST_DELAY="0.01", AEPLAN_LOGIN_MAX_DELAY="0.02")
+    env.pop("FLASK_DEBUG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning", "app:app"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("gunicorn did not start: " + proc.stdout.read().decode()[-2000:])
+            time.sleep(0.2)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    proc.stdout.close()
+
+
+def _post_through_proxy(base: str, email: str, password: str, forwarded: str) -> int:
+    """A fresh browser's sign-in (with its CSRF token), as the proxy forwards it."""
+    browser = RealBrowser(base)
+    browser.get("/login")
+    data = urllib.parse.urlencode({"email": email, "password": password,
+                                   "csrf_token": browser.token}).encode()
+    request = urllib.request.Request(base + "/login", data=data,
+                                     headers={"X-Forwarded-For": forwarded})
+    try:
+        with browser.opener.open(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_the_lockout_attack_fails_against_gunicorn_behind_a_proxy(proxied_gunicorn, make_user):
+    admin = make_user("admin")
+    for n in range(10):
+        assert _post_through_proxy(proxied_gunicorn, f"made.up.{n}@example.com", "guess",
+                                   "203.0.113.66") == 401
+    assert _post_through_proxy(proxied_gunicorn, admin.email, PASSWORD, "203.0.113.66") == 429
+    assert _post_through_proxy(proxied_gunicorn, admin.email, PASSWORD, "198.51.100.20") == 303
+    db.session.rollback()  # see what the worker wrote
+    assert set(addresses()) == {"203.0.113.66"}
