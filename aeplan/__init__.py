@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 
 from aeplan import config as config_module
 from aeplan.extensions import babel, csrf, db, login_manager, migrate
+from aeplan.observability import AEPlanFlask
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -21,7 +22,7 @@ CSP = (
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: configuration, extensions, blueprints, CLI, error pages, logging."""
-    app = Flask(
+    app = AEPlanFlask(
         __name__,
         instance_relative_config=True,
         template_folder="../templates",
