@@ -243,7 +243,9 @@ class LogScan(logging.Handler):
             self.lines.append(repr(record.msg))
 
     def add_token(self, token: str) -> None:
-        self.secrets.update({token, token.rsplit("-", 1)[-1]})
+        # "<user id>-<scope>-<MAC>": the MAC may itself hold "-".
+        self.secrets.update(part for part in (token, token.split("-", 2)[-1])
+                            if len(part) >= 16)
 
     def add_secret(self, value) -> None:
         # Only values long enough to be secrets: tests also store placeholders such as "x".
