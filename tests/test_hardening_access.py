@@ -1,5 +1,6 @@
-"""Issue 13, item 7: spreadsheet formulas in CSV cells and no-store on signed-in
-responses."""
+"""Issue 13, item 7: spreadsheet formulas in CSV cells, what a bookings filter reveals,
+no-store on signed-in responses, hidden objects answering like missing ones, refused
+writes answering 4xx, and AEPLAN_AE_SEES_TEAM."""
 from __future__ import annotations
 
 import csv
@@ -7,9 +8,10 @@ import io
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from aeplan.extensions import db
-from aeplan.staffing.models import TimeOff
+from aeplan.staffing.models import Assignment, TimeOff
 from aeplan.trips.models import Trip
 from tests.conftest import T0
 
@@ -74,6 +76,24 @@ def test_csv_cells_cannot_start_a_formula_for_any_separator(make_user, make_clie
         assert ";" not in line or '"' in line, line
 
 
+# --- the bookings list's client filter -----------------------------------------------------
+
+@pytest.mark.parametrize("who, shown", [
+    ("stranger", False), ("sam", True), ("piet", True), ("manager", True), ("olga", True)])
+def test_client_filter_names_only_a_client_the_user_may_see(team, login_as, who, shown):
+    response = login_as(team[who]).get(f"/bookings/?client={team['acme'].id}")
+    assert response.status_code == 200
+    assert ("Acme Secret Holdings" in text(response)) == shown
+
+
+def test_client_filter_hides_other_aes_clients_when_aes_see_only_their_own(team, app,
+                                                                          login_as):
+    app.config["AEPLAN_AE_SEES_TEAM"] = False
+    client = login_as(team["piet"])
+    assert "Acme Secret Holdings" not in text(client.get(f"/bookings/?client={team['acme'].id}"))
+    assert "Globex Hidden Corp" in text(client.get(f"/bookings/?client={team['globex'].id}"))
+
+
 # --- no-store --------------------------------------------------------------------------------
 
 def test_signed_in_responses_are_not_stored(team, login_as):
@@ -104,3 +124,110 @@ def test_anonymous_pages_static_files_and_feeds_keep_their_caching(team, app, lo
     assert feed.headers["Cache-Control"] == "private, no-cache" and feed.headers["ETag"]
     again = client.get(f"/feeds/{token}.ics", headers={"If-None-Match": feed.headers["ETag"]})
     assert again.status_code == 304
+
+
+# --- hidden answers like missing -------------------------------------------------------------
+
+def hidden_and_missing(team):
+    """(viewer, path of an object they may not see, the same path for a missing id)."""
+    b, a = team["booking"].id, team["assignment"].id
+    return [
+        ("stranger", "get", f"/bookings/{b}", "/bookings/987654"),
+        ("stranger", "get", f"/bookings/{b}/invite.ics", "/bookings/987654/invite.ics"),
+        ("stranger", "get", f"/bookings/{b}/edit", "/bookings/987654/edit"),
+        ("stranger", "post", f"/bookings/{b}/cancel", "/bookings/987654/cancel"),
+        ("stranger", "get", f"/clients/{team['acme'].id}", "/clients/987654"),
+        ("piet", "get", f"/trips/{team['trip'].id}", "/trips/987654"),
+        ("piet", "post", f"/trips/{team['trip'].id}/cancel", "/trips/987654/cancel"),
+        ("stranger", "post", f"/assignments/{a}/accept", "/assignments/987654/accept"),
+        ("olga", "post", f"/assignments/{a}/accept", "/assignments/987654/accept"),
+        ("stranger", "post", f"/timeoff/{team['entry'].id}/cancel", "/timeoff/987654/cancel"),
+        ("stranger", "post", f"/bookings/{b}/assignments/{a}/remove",
+         f"/bookings/987654/assignments/{a}/remove"),
+    ]
+
+
+def test_objects_a_user_may_not_see_answer_like_missing_ones(team, login_as):
+    before = db.session.scalars(select(Assignment.status)).all()
+    for who, method, hidden, missing in hidden_and_missing(team):
+        client = login_as(team[who])
+        one, other = getattr(client, method)(hidden), getattr(client, method)(missing)
+        assert (one.status_code, other.status_code) == (404, 404), (who, hidden)
+        assert one.data == other.data, (who, hidden)
+    assert db.session.scalars(select(Assignment.status)).all() == before
+    assert db.session.get(TimeOff, team["entry"].id).cancelled_at is None
+
+
+def test_objects_a_user_sees_but_may_not_change_stay_403(team, login_as):
+    b = team["booking"].id
+    client = login_as(team["piet"])  # sees the team's bookings, owns none of Olga's
+    assert client.get(f"/bookings/{b}").status_code == 200
+    assert client.get(f"/bookings/{b}/edit").status_code == 403
+    assert client.post(f"/bookings/{b}/cancel").status_code == 403
+    client = login_as(team["sam"])  # on the booking, not its AE
+    assert client.get(f"/bookings/{b}").status_code == 200
+    assert client.post(f"/bookings/{b}/cancel").status_code == 403
+
+
+# --- refused writes answer 4xx with the reason -----------------------------------------------
+
+def test_accepting_on_a_stale_page_after_cancellation_is_409(team, login_as):
+    client = login_as(team["olga"])
+    assert client.post(f"/bookings/{team['booking'].id}/cancel",
+                       data={"reason": "No budget"}).status_code == 303
+    response = login_as(team["sam"]).post(f"/assignments/{team['assignment'].id}/accept")
+    assert response.status_code == 409
+    assert "This booking is cancelled." in text(response)
+    assert db.session.get(Assignment, team["assignment"].id).status == "pending"
+
+
+def test_removing_someone_already_removed_is_409(team, login_as):
+    client = login_as(team["olga"])
+    path = f"/bookings/{team['booking'].id}/assignments/{team['assignment'].id}/remove"
+    assert client.post(path).status_code == 303
+    response = client.post(path)
+    assert response.status_code == 409
+    assert "no longer on the booking" in text(response)
+
+
+# --- AEPLAN_AE_SEES_TEAM ---------------------------------------------------------------------
+
+def pages_of(team) -> dict[str, str]:
+    b = team["booking"].id
+    return {"booking": f"/bookings/{b}", "invite": f"/bookings/{b}/invite.ics",
+            "client": f"/clients/{team['acme'].id}"}
+
+
+@pytest.mark.parametrize("sees_team", [True, False])
+def test_ae_sees_the_team_only_when_the_setting_says_so(team, app, login_as, sees_team):
+    app.config["AEPLAN_AE_SEES_TEAM"] = sees_team
+    client = login_as(team["piet"])
+    for name, path in pages_of(team).items():
+        assert client.get(path).status_code == (200 if sees_team else 404), name
+    listed = {
+        "/bookings/": "Basilisk briefing",
+        "/clients/": "Acme Secret Holdings",
+        "/calendar?scope=all&date=2026-12-07": "Basilisk briefing",
+        f"/calendar?owner={team['olga'].id}&date=2026-12-07": "Basilisk briefing",
+    }
+    for path, name in listed.items():
+        response = client.get(path)
+        assert response.status_code == 200
+        assert (name in text(response)) == sees_team, path
+    # Their own clients and bookings, whatever the setting.
+    assert "Griffin review" in text(client.get("/bookings/"))
+    assert "Globex Hidden Corp" in text(client.get("/clients/"))
+    assert client.get(f"/bookings/{team['other'].id}/invite.ics").status_code == 200
+    # Managers see everything either way.
+    manager = login_as(team["manager"])
+    for path in pages_of(team).values():
+        assert manager.get(path).status_code == 200
+
+
+def test_ae_sees_team_defaults_on_and_reads_the_environment(monkeypatch):
+    from aeplan.config import from_environment
+
+    monkeypatch.delenv("AEPLAN_AE_SEES_TEAM", raising=False)
+    assert from_environment("instance")["AEPLAN_AE_SEES_TEAM"] is True
+    monkeypatch.setenv("AEPLAN_AE_SEES_TEAM", "off")
+    assert from_environment("instance")["AEPLAN_AE_SEES_TEAM"] is False
