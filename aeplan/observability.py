@@ -40,6 +40,25 @@ def redact_path(path: str) -> str:
     return TOKEN_SHAPE.sub("<redacted>", path)
 
 
+def redact_text(text: str) -> str:
+    """A log message with every secret-bearing path in it redacted (to the next space)."""
+    text = re.sub(r"/+(" + "|".join(map(re.escape, SECRET_PREFIXES)) + r")\S*",
+                  lambda m: f"/{m[1].lower()}/<redacted>", text, flags=re.IGNORECASE)
+    return TOKEN_SHAPE.sub("<redacted>", text)
+
+
+class RedactSecrets(logging.Filter):
+    """For loggers outside the app that print request paths: gunicorn's error log writes
+    "GET /feeds/<token>.ics" for every request at debug level (see gunicorn.conf.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
 class AEPlanFlask(Flask):
     """Flask, with the path in its exception log line redacted like the request log."""
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -78,6 +80,53 @@ def test_request_log_never_holds_a_feed_token(production_app, token, caplog):
     text = logged(caplog)
     assert token not in text and token.split("-", 2)[-1] not in text
     assert all('"path":"/feeds/<redacted>"' in line for line in lines), lines
+
+
+def raw_get(port: int, path: str) -> int:
+    """Send `path` as the request line has it (no client normalises it); the status."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    return int(reply.split(b" ", 2)[1])
+
+
+def test_gunicorn_logs_no_feed_token(app, make_user):
+    """The real server, configured by gunicorn.conf.py: whatever shape the feed path
+    takes, nothing it writes holds the token."""
+    user = make_user("ae")
+    secret = "gunicorn-log-test"
+    token = aeplan.calendar.service.feed_token(
+        user, aeplan.calendar.service.derive_key(secret))
+    db.session.commit()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+               SECRET_KEY=secret, WEB_CONCURRENCY="1", AEPLAN_BIND=f"127.0.0.1:{port}",
+               AEPLAN_REQUEST_LOG="1", AEPLAN_LOG_LEVEL="debug")
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "app:app"], cwd=ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if raw_get(port, "/livez") == 200:
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert raw_get(port, f"/feeds/{token}.ics") == 200
+        for path in shapes(token)[1:]:
+            assert raw_get(port, path) in (200, 308, 404), path
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=20)[0].decode()
+    assert output.count('"path":"/feeds/<redacted>"') == len(shapes(token)), output[-3000:]
+    assert token not in output and token.split("-", 2)[-1] not in output
 
 
 def test_exception_log_line_never_holds_a_feed_token(production_app, token, caplog,
