@@ -10,6 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+import aeplan.calendar.service as calendar
+from aeplan.errors import NotAllowed
 from aeplan.extensions import db
 from aeplan.staffing.models import Assignment, TimeOff
 from aeplan.trips.models import Trip
@@ -42,7 +44,7 @@ def team(make_user, make_client, make_booking, assign):
     db.session.commit()
     return dict(olga=olga, piet=piet, acme=acme, globex=globex, booking=booking, other=other,
                 sam=sam, stranger=stranger, assignment=assignment, trip=trip, entry=entry,
-                manager=make_user("manager"))
+                manager=make_user("manager"), admin=make_user("admin"))
 
 
 # --- CSV: formulas hidden in any piece a spreadsheet may split off ------------------------
@@ -79,7 +81,8 @@ def test_csv_cells_cannot_start_a_formula_for_any_separator(make_user, make_clie
 # --- the bookings list's client filter -----------------------------------------------------
 
 @pytest.mark.parametrize("who, shown", [
-    ("stranger", False), ("sam", True), ("piet", True), ("manager", True), ("olga", True)])
+    ("stranger", False), ("sam", True), ("piet", True), ("manager", True), ("admin", True),
+    ("olga", True)])
 def test_client_filter_names_only_a_client_the_user_may_see(team, login_as, who, shown):
     response = login_as(team[who]).get(f"/bookings/?client={team['acme'].id}")
     assert response.status_code == 200
@@ -108,8 +111,6 @@ def test_signed_in_responses_are_not_stored(team, login_as):
 
 def test_anonymous_pages_static_files_and_feeds_keep_their_caching(team, app, login_as,
                                                                    client):
-    import aeplan.calendar.service as calendar
-
     response = client.get("/login")
     assert "no-store" not in response.headers.get("Cache-Control", "")
     login_as(team["olga"])
@@ -214,6 +215,15 @@ def test_ae_sees_the_team_only_when_the_setting_says_so(team, app, login_as, see
         response = client.get(path)
         assert response.status_code == 200
         assert (name in text(response)) == sees_team, path
+    # Their own feed holds their own bookings only, and another AE's client has no feed
+    # for them (its page is 404 or offers no link), whatever the setting.
+    token = calendar.feed_token(team["piet"], calendar.key_from_config(app.config))
+    db.session.commit()
+    feed = text(client.get(f"/feeds/{token}.ics"))
+    assert "Griffin review" in feed and "Basilisk briefing" not in feed
+    with pytest.raises(NotAllowed):
+        calendar.feed_token(team["piet"], calendar.key_from_config(app.config),
+                            client=team["acme"])
     # Their own clients and bookings, whatever the setting.
     assert "Griffin review" in text(client.get("/bookings/"))
     assert "Globex Hidden Corp" in text(client.get("/clients/"))
