@@ -27,8 +27,9 @@ log = logging.getLogger("aeplan.request")
 # /FEEDS/…, //feeds/…, /feeds/<token> without .ics or a mistyped separator, and each of
 # those still carries the token (a 404 is logged like a 200).
 SECRET_PREFIXES = ("feeds",)
-SECRET_PATH = re.compile(
-    r"/+(" + "|".join(map(re.escape, SECRET_PREFIXES)) + r").*", re.IGNORECASE | re.DOTALL)
+_PREFIX = r"/+(" + "|".join(map(re.escape, SECRET_PREFIXES)) + r")"
+SECRET_PATH = re.compile(_PREFIX + r".*", re.IGNORECASE | re.DOTALL)
+SECRET_IN_TEXT = re.compile(_PREFIX + r"\S*", re.IGNORECASE)  # up to the next space
 # And anything shaped like a feed token (user id, scope, 32-character MAC) wherever it
 # stands, for a client or proxy that mangled the prefix.
 TOKEN_SHAPE = re.compile(r"\d+-(?:me|c\d+)-[A-Za-z0-9_-]{32}")
@@ -42,8 +43,7 @@ def redact_path(path: str) -> str:
 
 def redact_text(text: str) -> str:
     """A log message with every secret-bearing path in it redacted (to the next space)."""
-    text = re.sub(r"/+(" + "|".join(map(re.escape, SECRET_PREFIXES)) + r")\S*",
-                  lambda m: f"/{m[1].lower()}/<redacted>", text, flags=re.IGNORECASE)
+    text = SECRET_IN_TEXT.sub(lambda m: f"/{m[1].lower()}/<redacted>", text)
     return TOKEN_SHAPE.sub("<redacted>", text)
 
 

@@ -22,7 +22,7 @@ import aeplan.calendar.service
 from aeplan import create_app
 from aeplan.auth.models import User
 from aeplan.extensions import db
-from aeplan.observability import SECRET_PREFIXES, redact_path
+from aeplan.observability import SECRET_PREFIXES, redact_path, redact_text
 from tests.conftest import PASSWORD_HASH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,6 +157,14 @@ def test_exception_log_line_never_holds_a_feed_token(production_app, token, capl
 ])
 def test_redact_path(path, shown):
     assert redact_path(path) == shown
+
+
+def test_redact_text_for_other_loggers():
+    assert redact_text("GET //FEEDS/1-me-abc.ics HTTP/1.1 from x") == \
+        "GET /feeds/<redacted> HTTP/1.1 from x"
+    assert redact_text("Error handling request /feeds/x?y") == \
+        "Error handling request /feeds/<redacted>"
+    assert redact_text("GET /bookings/12") == "GET /bookings/12"
 
 
 def test_every_route_with_a_text_argument_is_redacted(app):
