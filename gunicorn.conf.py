@@ -3,8 +3,11 @@
 Everything can be overridden from the environment (GUNICORN_CMD_ARGS, or the
 variables read below)."""
 import gc
+import logging
 import multiprocessing
 import os
+
+from aeplan.observability import RedactSecrets
 
 bind = os.environ.get("AEPLAN_BIND", "127.0.0.1:8000")
 # Sync workers: each request holds one database connection; scale with processes.
@@ -30,6 +33,9 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("AEPLAN_LOG_LEVEL", "info")
+# At debug level gunicorn logs each request's method and path itself: redact feed tokens
+# there too (the filter stays when gunicorn reconfigures the logger's handlers).
+logging.getLogger("gunicorn.error").addFilter(RedactSecrets())
 # Behind a TLS-terminating proxy on the same host.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_line = 8190

@@ -5,12 +5,13 @@ import logging
 import os
 from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, render_template, request, session
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from aeplan import config as config_module
 from aeplan.extensions import babel, csrf, db, login_manager, migrate
+from aeplan.observability import AEPlanFlask
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -21,7 +22,7 @@ CSP = (
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: configuration, extensions, blueprints, CLI, error pages, logging."""
-    app = Flask(
+    app = AEPlanFlask(
         __name__,
         instance_relative_config=True,
         template_folder="../templates",
@@ -212,9 +213,19 @@ def register_observability(app: Flask) -> None:
     observability.register(app)
 
 
+# Endpoints that keep their own caching for signed-in users too: static files, and the
+# feeds, whose ETag/Last-Modified and "private, no-cache" let calendar apps poll cheaply.
+OWN_CACHING = frozenset({"static", "calendar.feed"})
+
+
 def register_security_headers(app: Flask) -> None:
     @app.after_request
     def headers(response):
+        # A signed-in user's pages and downloads (the profile shows the secret feed URL)
+        # must not stay in a shared or back-button cache. The session says who is signed
+        # in without loading the user, so this never queries (the database may be down).
+        if request.endpoint not in OWN_CACHING and session.get("_user_id") is not None:
+            response.headers["Cache-Control"] = "private, no-store"
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -73,6 +73,9 @@ def from_environment(instance_path: str) -> dict:
         # so that a client cannot claim another address.
         "AEPLAN_PROXY_HOPS": max(0, int(os.environ.get("AEPLAN_PROXY_HOPS", "").strip() or 0)),
         "PAGE_SIZE": 25,
+        # AEs see the whole team's clients, bookings and invitations; off: only their own
+        # clients and the bookings they own or that serve those clients.
+        "AEPLAN_AE_SEES_TEAM": _bool(os.environ.get("AEPLAN_AE_SEES_TEAM"), default=True),
         "AEPLAN_REQUEST_LOG": _bool(os.environ.get("AEPLAN_REQUEST_LOG"), True),
         "AEPLAN_QUERY_COUNT_HEADER": _bool(os.environ.get("AEPLAN_QUERY_COUNT_HEADER")),
         # Key for feed tokens; derived from SECRET_KEY when not set.

@@ -32,12 +32,16 @@ def attempt(form, action: Callable[[], T]) -> tuple[T | None, int]:
 
 
 def or_abort(fn: Callable[[], T]) -> T:
-    """Run a service lookup, answering 403/404 for NotAllowed/NotFound."""
+    """Run a service lookup or action, answering 403/404 for NotAllowed/NotFound (the
+    plain error pages: a 404 looks the same whether the object is missing or hidden).
+    Any other refusal reaches the DomainError handler: its status and its reason."""
     try:
         return fn()
     except DomainError as error:
         db.session.rollback()
-        abort(error.status if error.status in (403, 404) else 400)
+        if error.status in (403, 404):
+            abort(error.status)
+        raise
 
 
 def parse_id(value) -> int | None:

@@ -1,8 +1,10 @@
 """Fixtures: a fresh database per test (SQLite, or PostgreSQL when TEST_DATABASE_URL is
-set), the app, a client, and factories for users, clients and bookings."""
+set), the app, a client, and factories for users, clients and bookings; and a scan of
+every log line the run writes for the feed tokens and password hashes it made."""
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ from flask_migrate import upgrade
 from sqlalchemy import event, text
 from werkzeug.security import generate_password_hash
 
+import aeplan.calendar.service
 from aeplan import create_app
 from aeplan.auth.models import User
 from aeplan.bookings.models import Booking
@@ -43,7 +46,7 @@ def _database_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory):
+def database_url(tmp_path_factory, log_scan):
     """Build the schema once per run through the real migrations."""
     url = _database_url(tmp_path_factory)
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "test"})
@@ -54,6 +57,7 @@ def database_url(tmp_path_factory):
                 conn.execute(text("CREATE SCHEMA public"))
         upgrade()
         db.engine.dispose()
+    attach_log_scan(log_scan)
     return url
 
 
@@ -217,3 +221,89 @@ def count_queries(app):
         finally:
             event.remove(db.engine, "before_cursor_execute", before)
     return counter
+
+
+# --- no secret in any log line ------------------------------------------------------------
+
+class LogScan(logging.Handler):
+    """Keeps every record the run logs (message and traceback), and every secret the run
+    makes: feed tokens (and their MAC, the secret part), feed secrets, password hashes
+    (and their digest). At the end no kept line may hold a secret."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+        self.secrets: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # noqa: BLE001 - a record that cannot be formatted holds no text
+            self.lines.append(repr(record.msg))
+
+    def add_token(self, token: str) -> None:
+        # "<user id>-<scope>-<MAC>": the MAC may itself hold "-".
+        self.secrets.update(part for part in (token, token.split("-", 2)[-1])
+                            if len(part) >= 16)
+
+    def add_secret(self, value) -> None:
+        # Only values long enough to be secrets: tests also store placeholders such as "x".
+        if isinstance(value, str) and len(value) >= 16:
+            self.secrets.add(value)
+            if "$" in value and len(value.rsplit("$", 1)[-1]) >= 16:
+                self.secrets.add(value.rsplit("$", 1)[-1])  # a hash's digest on its own
+
+    def leaks(self) -> list[str]:
+        return [line for line in self.lines if any(s in line for s in self.secrets)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_scan():
+    """Installed for the whole run; its teardown fails the run when a line leaked."""
+    scan = LogScan()
+    scan.add_secret(PASSWORD_HASH)
+    patch = pytest.MonkeyPatch()
+    original = aeplan.calendar.service.feed_token
+
+    def feed_token(*args, **kwargs):
+        token = original(*args, **kwargs)
+        scan.add_token(token)
+        return token
+
+    # Every caller, the app and the tests, looks feed_token up on the module when it calls.
+    patch.setattr(aeplan.calendar.service, "feed_token", feed_token)
+
+    def secret_set(target, value, oldvalue, initiator):
+        scan.add_secret(value)
+
+    event.listen(User.password_hash, "set", secret_set)
+    event.listen(User.feed_secret, "set", secret_set)
+    root = logging.getLogger()
+    level = root.level
+    attach_log_scan(scan)
+    yield scan
+    event.remove(User.password_hash, "set", secret_set)
+    event.remove(User.feed_secret, "set", secret_set)
+    patch.undo()
+    root.removeHandler(scan)
+    root.setLevel(level)
+    leaks = scan.leaks()
+    assert not leaks, (
+        f"{len(leaks)} log line(s) hold a feed token or password hash:\n"
+        + "\n".join(line[:300] for line in leaks[:10]))
+
+
+def attach_log_scan(scan: LogScan) -> None:
+    """Alembic's env.py reconfigures logging (fileConfig drops the root handlers and sets
+    WARN) whenever migrations run: put the scan back, at INFO."""
+    root = logging.getLogger()
+    if scan not in root.handlers:
+        root.addHandler(scan)
+    if root.getEffectiveLevel() > logging.INFO:
+        root.setLevel(logging.INFO)
+
+
+@pytest.fixture(autouse=True)
+def _log_scan_attached(log_scan):
+    attach_log_scan(log_scan)

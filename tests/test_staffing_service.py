@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from aeplan.bookings import service as bookings
 from aeplan.bookings.models import Booking, BookingChange
 from aeplan.bookings.service import BookingInput
-from aeplan.errors import Conflict, Invalid, NotAllowed
+from aeplan.errors import Conflict, Invalid, NotAllowed, NotFound
 from aeplan.extensions import db
 from aeplan.staffing import service
 from aeplan.staffing.models import Assignment, TimeOff
@@ -544,8 +544,8 @@ def test_accepting_after_declining_is_fine_when_still_free(pending, sam):
 def test_answers_on_cancelled_or_done_bookings_are_refused(pending, sam, status):
     pending.booking.status = status
     db.session.commit()
-    for accept in (True, False):
-        refused(Invalid, lambda accept=accept: service.answer(pending, accept=accept,
+    for accept in (True, False):  # the booking moved on: a conflict with its state
+        refused(Conflict, lambda accept=accept: service.answer(pending, accept=accept,
                                                               reason="why", actor=sam))
     assert reload(pending).status == "pending"
 
@@ -553,7 +553,7 @@ def test_answers_on_cancelled_or_done_bookings_are_refused(pending, sam, status)
 def test_removed_person_cannot_answer(pending, sam, ae):
     service.remove(pending, actor=ae)
     db.session.commit()
-    refused(Invalid, lambda: service.answer(pending, accept=True, actor=sam))
+    refused(Conflict, lambda: service.answer(pending, accept=True, actor=sam))
 
 
 # --- removing and reassigning ------------------------------------------------------------
@@ -576,7 +576,7 @@ def test_remove_keeps_the_row_records_it_and_frees_the_time(pending, sam, ae, bo
 def test_remove_twice_is_refused(pending, ae):
     service.remove(pending, actor=ae)
     db.session.commit()
-    refused(Invalid, lambda: service.remove(pending, actor=ae))
+    refused(Conflict, lambda: service.remove(pending, actor=ae))
 
 
 @pytest.mark.parametrize("role", ["ae", "support"])
@@ -1005,8 +1005,8 @@ def test_only_the_person_or_a_manager_enters_time_off(bea, make_user, manager, a
             bea, date(2026, 12, 7), date(2026, 12, 7), "", actor=actor))
     entry = service.add_time_off(bea, date(2026, 12, 7), date(2026, 12, 7), "", actor=manager)
     db.session.commit()
-    for actor in (make_user("support"), ae):
-        refused(NotAllowed, lambda actor=actor: service.cancel_time_off(entry, actor=actor))
+    for actor in (make_user("support"), ae):  # not theirs to see: as if it did not exist
+        refused(NotFound, lambda actor=actor: service.cancel_time_off(entry, actor=actor))
     service.cancel_time_off(entry, actor=manager)
     db.session.commit()
     assert reload(entry).cancelled_at is not None

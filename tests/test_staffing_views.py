@@ -221,8 +221,10 @@ def test_assigning_an_ae_is_422(login_as, ae, booking, make_user):
     assert count(Assignment) == 0
 
 
-@pytest.mark.parametrize("who", ["support_on_it", "support_elsewhere", "other_ae"])
-def test_others_cannot_assign(login_as, make_user, booking, sam, assign, who):
+@pytest.mark.parametrize("who, status", [
+    ("support_on_it", 403), ("support_elsewhere", 404), ("other_ae", 403)])
+def test_others_cannot_assign(login_as, make_user, booking, sam, assign, who, status):
+    """403 for who sees the booking; 404, as for a missing one, for who does not."""
     if who == "other_ae":
         actor = make_user("ae")
     else:
@@ -232,7 +234,7 @@ def test_others_cannot_assign(login_as, make_user, booking, sam, assign, who):
     before = count(Assignment)
     response = login_as(actor).post(f"/bookings/{booking.id}/assignments",
                                     data={"user_id": str(sam.id), "role": "technical"})
-    assert response.status_code == 403
+    assert response.status_code == status
     assert count(Assignment) == before
 
 
@@ -292,13 +294,15 @@ def test_find_staff_by_discipline(login_as, ae, booking, candidates):
     assert login_as(ae).get(f"/bookings/{booking.id}/staff?role=design").status_code == 404
 
 
-@pytest.mark.parametrize("who", ["support_on_it", "support_elsewhere", "other_ae"])
-def test_find_staff_is_for_the_owner_and_managers(login_as, make_user, booking, assign, who):
+@pytest.mark.parametrize("who, status", [
+    ("support_on_it", 403), ("support_elsewhere", 404), ("other_ae", 403)])
+def test_find_staff_is_for_the_owner_and_managers(login_as, make_user, booking, assign, who,
+                                                  status):
     actor = make_user("ae" if who == "other_ae" else "support")
     if who == "support_on_it":
         assign(booking, actor)
     assert login_as(actor).get(f"/bookings/{booking.id}/staff?role=technical").status_code \
-        == 403
+        == status
     assert login_as(make_user("manager")).get(
         f"/bookings/{booking.id}/staff?role=technical").status_code == 200
 
@@ -390,13 +394,17 @@ def test_decline_without_reason_is_422_and_changes_nothing(login_as, booking, sa
 
 
 @pytest.mark.parametrize("action", ["accept", "decline"])
-def test_answering_someone_elses_assignment_is_403(login_as, booking, sam, assign, make_user,
+def test_answering_someone_elses_assignment_is_404(login_as, booking, sam, assign, make_user,
                                                    ae, action):
+    """Only its person sees an assignment under /assignments/: for anyone else it answers
+    as a missing one does."""
     a = assign(booking, sam)
     for actor in (make_user("support"), ae, make_user("manager")):
-        response = login_as(actor).post(f"/assignments/{a.id}/{action}",
-                                        data={"reason": "not mine"})
-        assert response.status_code == 403
+        client = login_as(actor)
+        response = client.post(f"/assignments/{a.id}/{action}", data={"reason": "not mine"})
+        missing = client.post(f"/assignments/987654/{action}", data={"reason": "not mine"})
+        assert response.status_code == 404
+        assert response.data == missing.data
     assert fresh(a).status == "pending"
 
 
@@ -423,14 +431,14 @@ def test_answering_a_cancelled_booking_is_refused(login_as, booking, sam, assign
     db.session.commit()
     client = login_as(sam)
     response = client.post(f"/assignments/{a.id}/accept")
-    assert response.status_code == 303
-    assert "This booking is cancelled." in text(client.get("/assignments/"))
+    assert response.status_code == 409
+    assert "This booking is cancelled." in text(response)
     assert fresh(a).status == "pending"
 
 
 def test_support_sees_only_bookings_they_are_on(login_as, booking, sam, make_user, assign):
     stranger = make_user("support")
-    assert login_as(stranger).get(f"/bookings/{booking.id}").status_code == 403
+    assert login_as(stranger).get(f"/bookings/{booking.id}").status_code == 404
     assign(booking, sam)
     response = login_as(sam).get(f"/bookings/{booking.id}")
     assert response.status_code == 200
@@ -489,8 +497,8 @@ def test_reassign_to_a_busy_person_changes_nothing(login_as, ae, booking, sam, a
     client = login_as(ae)
     response = client.post(f"/bookings/{booking.id}/assignments/{a.id}/reassign",
                            data={"user_id": str(kim.id)})
-    assert response.status_code == 303
-    assert "Kims other demo" in text(client.get(f"/bookings/{booking.id}"))
+    assert response.status_code == 409
+    assert "Kims other demo" in text(response)
     assert fresh(a).removed_at is None
     assert count(Assignment) == 2
     assert fresh(booking).sequence == 0
@@ -600,7 +608,7 @@ def test_cancel_time_off(login_as, bea, make_user):
     db.session.add(entry)
     db.session.commit()
     assert login_as(make_user("support")).post(f"/timeoff/{entry.id}/cancel").status_code \
-        == 403
+        == 404
     assert fresh(entry).cancelled_at is None
     client = login_as(bea)
     response = client.post(f"/timeoff/{entry.id}/cancel")

@@ -35,9 +35,12 @@ from aeplan.permissions import (
     assigned_to,
     booking_visibility,
     can_book,
+    can_view_client,
+    of_own_accounts,
     require_edit_booking,
     require_view_booking,
     require_view_clients,
+    sees_own_only,
 )
 from aeplan.records import fetch
 from aeplan.staffing import service as staffing
@@ -365,8 +368,9 @@ def _like_pattern(text: str) -> str:
 @cache
 def _list_statements(shape: tuple[bool, ...]):
     """The bookings list's count and page queries for one combination of filters
-    (`shape`: support viewer, start, end, client, client name, owner, kind, status), built
-    once with bound parameters. Building them afresh cost more than running them.
+    (`shape`: support viewer, start, end, client, client name, owner, kind, status, AE
+    limited to their own accounts), built once with bound parameters. Building them
+    afresh cost more than running them.
 
     The page reads plain rows with the few columns the list shows: loading whole
     bookings, clients and owners was most of the list's time outside its template.
@@ -375,10 +379,12 @@ def _list_statements(shape: tuple[bool, ...]):
     uncorrelated subquery), which took another; on PostgreSQL each statement cost the
     list about a tenth of its throughput. The count alone is for an empty page.
     """
-    support, start, end, client, client_q, owner, kind, status = shape
+    support, start, end, client, client_q, owner, kind, status, own = shape
     where = []
     if support:
         where.append(assigned_to(bindparam("viewer_id")))
+    if own:
+        where.append(of_own_accounts(bindparam("viewer_id")))
     if start:
         # ending_after(): a booking lasts at most MAX_DURATION, so the range stays on the
         # starts_at index.
@@ -427,10 +433,10 @@ def _list_query(viewer: User, filters: BookingFilters):
     """The statements for these filters and their parameters."""
     shape = (viewer.role == "support", bool(filters.start), bool(filters.end),
              bool(filters.client_id), bool(filters.client_q.strip()), bool(filters.owner_id),
-             bool(filters.kind), bool(filters.status))
+             bool(filters.kind), bool(filters.status), sees_own_only(viewer))
     params: dict = {}
     zone = viewer.timezone
-    if viewer.role == "support":
+    if viewer.role == "support" or sees_own_only(viewer):
         params["viewer_id"] = viewer.id
     if filters.start:
         start = day_start_utc(filters.start, zone)
@@ -486,6 +492,20 @@ def list_bookings(viewer: User, filters: BookingFilters, *, after: str | None = 
         rows=rows, total=total, more=more,
         earlier=cursor_of(rows[0]) if rows and has_earlier else None,
         later=cursor_of(rows[-1]) if rows and has_later else None)
+
+
+def filter_client(viewer: User, client_id: int | None) -> Client | None:
+    """The client a bookings list is filtered by, to name it on the page: only one the
+    viewer may see (support staff: a client of a booking they are on), else None, so the
+    filter never reveals a client's name."""
+    client = db.session.get(Client, client_id) if valid_id(client_id) else None
+    if client is None:
+        return None
+    if viewer.role == "support":
+        on_it = select(Booking.id).where(Booking.client_id == client.id,
+                                         assigned_to(viewer.id)).limit(1)
+        return client if db.session.scalar(on_it) is not None else None
+    return client if can_view_client(viewer, client) else None
 
 
 def bookings_between(viewer: User, start: datetime, end: datetime, *,

@@ -7,7 +7,6 @@ from flask_login import current_user, login_required
 from aeplan.bookings import service
 from aeplan.bookings.forms import BookingForm, CancelForm, StatusForm
 from aeplan.bookings.models import KINDS, STATUSES
-from aeplan.clients.models import Client
 from aeplan.clients.service import account_executives, bookable_clients
 from aeplan.errors import DomainError
 from aeplan.extensions import db
@@ -65,7 +64,7 @@ def index():
     )
     listed = service.list_bookings(current_user, filters, after=request.args.get("after"),
                                    before=request.args.get("before"))
-    chosen = db.session.get(Client, filters.client_id) if filters.client_id else None
+    chosen = service.filter_client(current_user, filters.client_id)
     return render_template(
         "bookings/index.html", bookings=listed.rows, listed=listed,
         staffing=staffing_of_rows(listed.rows),

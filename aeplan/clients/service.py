@@ -11,7 +11,12 @@ from aeplan.auth.models import User
 from aeplan.clients.models import INDUSTRIES, TIERS, Client, Contact
 from aeplan.errors import Invalid, NotAllowed, NotFound
 from aeplan.extensions import db
-from aeplan.permissions import require_edit_client, require_view_clients
+from aeplan.permissions import (
+    client_visibility,
+    require_edit_client,
+    require_view_client,
+    require_view_clients,
+)
 from aeplan.records import fetch
 from aeplan.timeutil import is_valid_zone, now_utc
 from aeplan.transactions import valid_id
@@ -41,7 +46,7 @@ class ClientFilters:
 def list_clients(viewer: User, filters: ClientFilters, *, page: int = 1, per_page: int = 25):
     """A page of clients (key accounts first) and the total count matching the filters."""
     require_view_clients(viewer)
-    stmt = select(Client)
+    stmt = select(Client).where(client_visibility(viewer))
     if filters.q:
         stmt = stmt.where(func.lower(Client.name).contains(filters.q.strip().lower(),
                                                            autoescape=True))
@@ -73,11 +78,12 @@ def _client_query():
 
 
 def get_client(viewer: User, client_id: int) -> Client:
-    require_view_clients(viewer)
+    """The client if the viewer may see it; NotFound alike for missing and hidden ones."""
     client = (db.session.execute(_client_query(), {"client_id": client_id})
               .unique().scalar_one_or_none())
     if client is None:
         raise NotFound("No such client.")
+    require_view_client(viewer, client)
     return client
 
 

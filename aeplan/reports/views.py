@@ -5,8 +5,9 @@ themselves, managers everything.
 """
 from __future__ import annotations
 
-import csv
 import io
+import itertools
+import re
 from datetime import date, timedelta
 
 from babel.numbers import format_decimal
@@ -53,22 +54,49 @@ def _amount(minor: int, currency: str) -> str:
     return format(money.to_decimal(minor, currency), f".{money.precision(currency)}f")
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Where a spreadsheet may cut a cell into several: the comma, the semicolon (the German
+# default list separator) and the tab, whatever delimiter the file was written with.
+SPLITS = re.compile(r"([,;\t\r\n])")
+MUST_QUOTE = frozenset(',;\t\r\n"')
+
+
 def _cell(value):
-    """Text a spreadsheet would run as a formula (=, +, -, @ first) is quoted with '."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
+    """Text a spreadsheet would run as a formula is defused with a leading ': the whole
+    cell, and every piece a reader splitting on , ; or tab would make of it
+    ("Acme;=1+1;x" -> "Acme;'=1+1;x")."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value
+    pieces = SPLITS.split(value)  # separators at odd indices
+    for i in range(0, len(pieces), 2):
+        text = pieces[i].lstrip(" ")
+        if text[:1] in FORMULA_START and text:
+            pieces[i] = pieces[i][:len(pieces[i]) - len(text)] + "'" + text
+    cell = "".join(pieces)
+    return "'" + cell if cell[:1] in FORMULA_START and cell else cell
+
+
+def _field(value) -> str:
+    """One CSV field: quoted when it holds a quote, a line break or any separator a
+    spreadsheet may use (not only the comma), so that a reader splitting on ; or tab keeps
+    it whole."""
+    text = str(value)
+    if MUST_QUOTE.intersection(text) or text != text.strip(" "):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _csv(filename: str, header: list[str], rows) -> Response:
     out = io.StringIO()
     out.write("\ufeff")  # a byte-order mark, so that Excel reads UTF-8 (ü, é, ß) right
-    writer = csv.writer(out)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
+    for row in itertools.chain([header], rows):
+        out.write(",".join(_field(_cell(v)) for v in row) + "\r\n")
     return Response(out.getvalue(), content_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Cache-Control": "private, no-store"})
 
 
 def _costs(cost: dict[str, int], currencies: list[str]) -> list[str]:

@@ -42,7 +42,7 @@ from aeplan.bookings.models import (
 from aeplan.calendar import notify
 from aeplan.calendar.models import CURRENT_VERSION
 from aeplan.clients.models import Client
-from aeplan.errors import Conflict, Invalid, NotAllowed
+from aeplan.errors import Conflict, Invalid, NotAllowed, NotFound
 from aeplan.extensions import db
 from aeplan.permissions import booking_visibility, can_edit_booking, require_edit_booking
 from aeplan.records import fetch, run
@@ -599,8 +599,8 @@ def remove(assignment: Assignment, *, actor: User) -> Assignment:
     """Take a person off a booking (the row stays, marked removed); frees their time."""
     booking = assignment.booking
     require_edit_booking(actor, booking)
-    if assignment.removed_at is not None:
-        raise Invalid("This person is no longer on the booking.")
+    if assignment.removed_at is not None:  # a stale page: the state moved on (409)
+        raise Conflict("This person is no longer on the booking.")
     assignment.removed_at = now_utc()
     _record(booking, actor, "staff_removed",
             {"staff": [f"{assignment.user.name} ({assignment.role})", None]})
@@ -627,10 +627,11 @@ def answer(assignment: Assignment, *, accept: bool, reason: str = "", actor: Use
     if actor.id != assignment.user_id:
         raise NotAllowed("Only the assigned person can answer this assignment.")
     booking = assignment.booking
+    # The booking moved on since the page was shown: a conflict with its state (409).
     if assignment.removed_at is not None:
-        raise Invalid("You are no longer on this booking.")
+        raise Conflict("You are no longer on this booking.")
     if booking.status in ("cancelled", "done"):
-        raise Invalid(f"This booking is {booking.status}.")
+        raise Conflict(f"This booking is {booking.status}.")
     reason = (reason or "").strip()
     if len(reason) > 500:
         raise Invalid("The reason can have at most 500 characters.", field="reason")
@@ -809,7 +810,8 @@ def add_time_off(person: User, first_day: date | None, last_day: date | None, re
 
 def cancel_time_off(entry: TimeOff, *, actor: User) -> TimeOff:
     if actor.id != entry.user_id and not actor.is_manager:
-        raise NotAllowed("You can only change your own time off.")
+        # Nobody else's time off is listed for them: answer as if it did not exist.
+        raise NotFound("No such time off.")
     if entry.cancelled_at is None:
         entry.cancelled_at = now_utc()
         db.session.flush()

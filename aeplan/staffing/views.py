@@ -122,10 +122,10 @@ def remove(booking_id: int, assignment_id: int):
         if error.status == 403:
             abort(403)
         flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(_("%(name)s is off the booking; their time is free again.",
-                name=assignment.user.name), "success")
+        return booking_page(booking_id, status=error.status)
+    db.session.commit()
+    flash(_("%(name)s is off the booking; their time is free again.",
+            name=assignment.user.name), "success")
     return redirect(url_for("bookings.detail", booking_id=booking_id) + "#staff", 303)
 
 
@@ -141,9 +141,10 @@ def reassign(booking_id: int, assignment_id: int):
     if result is not None:
         flash(_("Reassigned to %(name)s.", name=result.user.name), "success")
         return redirect(url_for("bookings.detail", booking_id=booking_id) + "#staff", 303)
-    for message in form.form_errors + form.user_id.errors:
+    # Refused: the booking page again with the reason, and the refusal's 4xx status.
+    for message in [m for messages in form.errors.values() for m in messages]:
         flash(message, "error")
-    return redirect(url_for("bookings.detail", booking_id=booking_id) + "#staff", 303)
+    return booking_page(booking_id, status=status if status >= 400 else 422)
 
 
 # --- the support person's own list ---------------------------------------------------
@@ -163,11 +164,11 @@ def mine():
 
 
 def _own_assignment(assignment_id: int):
+    """The signed-in person's own assignment; anyone else's answers 404 like a missing
+    one (only its person ever sees it under /assignments/)."""
     assignment = service.get_assignment(assignment_id)
-    if assignment is None:
+    if assignment is None or assignment.user_id != current_user.id:
         abort(404)
-    if assignment.user_id != current_user.id:
-        abort(403)
     return assignment
 
 
@@ -179,8 +180,7 @@ def accept(assignment_id: int):
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "error")
-        return redirect(url_for("staffing.mine"), 303) if error.status != 409 else \
-            _my_page(status=409)
+        return _my_page(status=error.status)
     db.session.commit()
     flash(_("Accepted: %(title)s.", title=assignment.booking.title), "success")
     return redirect(url_for("staffing.mine"), 303)

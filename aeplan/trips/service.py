@@ -79,7 +79,7 @@ def get_trip(viewer: User, trip_id: int) -> Trip:
     visible = _visible(viewer)
     if visible is not None and not (trip.owner_id == viewer.id
                                     or any(t.id == viewer.id for t in trip.travellers)):
-        raise NotAllowed("You are not on this trip.")
+        raise NotFound("No such trip.")  # as if it did not exist: ids cannot be probed
     return trip
 
 
