@@ -423,15 +423,17 @@ def test_mail_is_queued_exactly_when_the_change_commits(mail_on, inbox, client, 
             return "done", status
         return view
 
-    mail_on.add_url_rule("/_test/fails", "test_fails", change(500, commit=True))
-    mail_on.add_url_rule("/_test/uncommitted", "test_uncommitted", change(200, commit=False))
-    mail_on.add_url_rule("/_test/works", "test_works", change(200, commit=True))
+    # POST: a write request's transaction (on PostgreSQL a GET runs in autocommit).
+    for name, view in (("fails", change(500, commit=True)),
+                       ("uncommitted", change(200, commit=False)),
+                       ("works", change(200, commit=True))):
+        mail_on.add_url_rule(f"/_test/{name}", f"test_{name}", view, methods=["POST"])
 
-    assert client.get("/_test/uncommitted").status_code == 200
+    assert client.post("/_test/uncommitted").status_code == 200
     assert outbox_rows() == []
     assert fresh(booking).sequence == 0  # never committed
-    assert client.get("/_test/fails").status_code == 500
-    assert client.get("/_test/works").status_code == 200
+    assert client.post("/_test/fails").status_code == 500
+    assert client.post("/_test/works").status_code == 200
     assert [(r.recipient_email, r.status) for r in outbox_rows()] == \
         [("zoe@example.com", "queued")] * 2
     deliver(mail_on)
