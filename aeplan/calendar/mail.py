@@ -318,7 +318,7 @@ def _queue_mail(session: Session) -> None:
 
     With MAIL_SERVER empty, email is off: nothing is queued (the installation sends no
     mail, and its outbox does not fill with messages that no worker could deliver)."""
-    notices = session.info.pop(notify.KEY, None)
+    notices = notify.take(session)
     if not notices:
         return
     config = current_app.config if has_app_context() else {}

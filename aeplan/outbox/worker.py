@@ -88,9 +88,13 @@ def claim(config, *, now: datetime | None = None) -> list[Claimed]:
     most = int(_setting(config, "AEPLAN_OUTBOX_MAX_ATTEMPTS", 8))
     begin_write()
     try:
+        # Rows whose last allowed attempt was cut short by a vanished worker. Skipping
+        # locked rows here too: two workers never wait on each other in a cycle.
+        crashed = (select(Row.id).where(Row.status == SENDING, Row.next_attempt_at <= now,
+                                        Row.attempts >= most)
+                   .with_for_update(skip_locked=True))
         db.session.execute(
-            update(Row).where(Row.status == SENDING, Row.next_attempt_at <= now,
-                              Row.attempts >= most)
+            update(Row).where(Row.id.in_(crashed.scalar_subquery()))
             .values(status=FAILED, last_error=CRASHED, next_attempt_at=now))
         ids = db.session.scalars(
             select(Row.id).where(Row.status.in_(OPEN), Row.next_attempt_at <= now)
