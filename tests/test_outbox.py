@@ -441,3 +441,31 @@ def test_the_booking_page_shows_each_recipients_delivery_state(
         assert dans_failure.id < max(r.id for r in rows())
     finally:
         controller.stop()
+
+
+def test_an_address_that_cannot_be_mailed_is_queued_as_failed_and_the_change_stands(
+        app, login_as, ae, booking, zoe, assign, make_contact):
+    """One unusable address (stored before addresses were checked, say): its row is
+    failed with the reason from the start, the others go out, and the change commits."""
+    inbox = Inbox()
+    controller = start_server(inbox)
+    try:
+        mail_settings(app, controller.port)
+        assign(booking, zoe)
+        row = db.session.get(Booking, booking.id)
+        odd = make_contact(row.client, name="Odd Address", email="odd@@cafe.example")
+        row.contacts = [odd]
+        row.sequence += 1
+        notify.queue(row.id, "update")
+        db.session.commit()
+        db.session.expire_all()
+        assert [c.id for c in db.session.get(Booking, booking.id).contacts] == [odd.id]
+        assert sorted((r.recipient_email, r.status, r.last_error) for r in rows()) == [
+            ("odd@@cafe.example", "failed", "the address cannot be used in an email"),
+            ("zoe@example.com", "queued", "")]
+        assert str(worker.drain(app.config)) == "sent 1, retry 0, failed 0"
+        section = delivery_section(login_as(ae).get(f"/bookings/{booking.id}")
+                                   .get_data(as_text=True))
+        assert "Odd Address" in section and "the address cannot be used in an email" in section
+    finally:
+        controller.stop()
