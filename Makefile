@@ -26,7 +26,15 @@ run: install
 	@echo "AE Plan is starting at http://$(HOST):$(PORT)/"
 	@echo "Sign in as ae@demo.aeplan.test with password demo-password (other demo sign-ins above)."
 	@echo ""
-	@FLASK_DEBUG=1 $(BIN)/flask run --host $(HOST) --port $(PORT)
+	@# The outbox worker delivers queued mail beside the server and stops with it (the
+	@# trap: a background job of this shell ignores Ctrl-C, so it is sent SIGTERM).
+	@if [ -n "$$MAIL_SERVER" ]; then \
+	  FLASK_DEBUG=1 $(BIN)/flask outbox run & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	else \
+	  echo "Mail is off (MAIL_SERVER is not set): nothing is queued, no outbox worker."; \
+	fi; \
+	FLASK_DEBUG=1 $(BIN)/flask run --host $(HOST) --port $(PORT)
 
 test: install icaljs
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)

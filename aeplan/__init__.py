@@ -236,37 +236,10 @@ def register_security_headers(app: Flask) -> None:
 
 
 def register_mail(app: Flask) -> None:
-    """After a successful request, email the calendar invitations (iMIP) its committed
-    changes call for. The change is already committed: a failed send is logged and
-    flashed to the AE, and never turns into an error page."""
-    from flask import flash
-    from flask_babel import gettext
-
-    from aeplan.calendar import mail
-
-    log = logging.getLogger("aeplan.mail")
-
-    @app.after_request
-    def send_calendar_mail(response):
-        try:
-            notices = mail.committed_notices()
-            if not notices:
-                return response
-            if response.status_code >= 400:
-                log.debug("dropping %d calendar notice(s): the response is %s",
-                          len(notices), response.status_code)
-                return response
-            if not app.config.get("MAIL_SERVER"):
-                log.debug("MAIL_SERVER is not set; %d calendar notice(s) not emailed",
-                          len(notices))
-                return response
-            base_url = app.config.get("AEPLAN_BASE_URL") or request.url_root.rstrip("/")
-            for problem in mail.deliver(app, notices, base_url=base_url):
-                flash(gettext("The change is saved, but %(problem)s.", problem=problem),
-                      "error")
-        except Exception:  # noqa: BLE001 - the change stands whatever happens here
-            log.exception("calendar emails failed")
-        return response
+    """Calendar invitations (iMIP) go through the outbox: importing the module installs
+    the session hook that queues them with the change that calls for them. Nothing is
+    sent during a request; `flask --app app outbox run` delivers (aeplan.outbox)."""
+    from aeplan.calendar import mail  # noqa: F401
 
 
 def register_commands(app: Flask) -> None:

@@ -67,6 +67,48 @@ def register(app: Flask) -> None:
         db.session.commit()
         click.echo(summary)
 
+    # --- the outbox: delivering queued mail (aeplan.outbox) ---------------------------------
+    @app.cli.group("outbox")
+    def outbox_group():
+        """Outgoing mail: deliver what is queued, or show the counts."""
+
+    @outbox_group.command("run")
+    @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+    @click.option("--interval", type=click.FloatRange(0.1), default=None,
+                  help="Seconds between polls (default: AEPLAN_OUTBOX_POLL_SECONDS).")
+    def outbox_run(once, interval):
+        """Deliver queued mail with retries; runs until stopped (SIGTERM or Ctrl-C let
+        the message being sent finish first)."""
+        import signal
+        import threading
+
+        from aeplan.outbox import worker
+
+        if not app.config.get("MAIL_SERVER"):
+            raise click.ClickException("MAIL_SERVER is not set: mail is off, nothing is "
+                                       "queued and nothing can be delivered.")
+        if once:
+            click.echo(str(worker.drain(app.config)))
+            return
+        interval = interval or float(app.config.get("AEPLAN_OUTBOX_POLL_SECONDS") or 5)
+        stop = threading.Event()
+        for name in ("SIGTERM", "SIGINT"):
+            signal.signal(getattr(signal, name), lambda *_: stop.set())
+        click.echo(f"Delivering mail through {app.config['MAIL_SERVER']}, polling every "
+                   f"{interval:g} s.")
+        worker.run(app.config, interval=interval, stop=stop, echo=click.echo)
+        click.echo("Stopped.")
+
+    @outbox_group.command("status")
+    def outbox_status():
+        """Print how many messages are in each state."""
+        from aeplan import outbox
+
+        counts = outbox.counts(db.session)
+        db.session.rollback()
+        for state, count in counts.items():
+            click.echo(f"{state:<8} {count}")
+
     # --- operations: backups, restores, the move to PostgreSQL (aeplan.ops) ---------------
     from contextlib import contextmanager
     from pathlib import Path

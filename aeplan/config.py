@@ -12,6 +12,16 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
 def with_psycopg(url: str) -> str:
     """`postgres://` and `postgresql://` URLs, as people write them, use psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):
@@ -90,5 +100,16 @@ def from_environment(instance_path: str) -> dict:
         # back to plain text when the server does not offer it.
         "MAIL_USE_TLS": _bool(os.environ.get("MAIL_USE_TLS"), default=True),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "").strip() or "AE Plan <aeplan@localhost>",
+        # Seconds for each socket operation, and for a whole step (connecting and signing
+        # in, or one message): a server that trickles bytes never trips the first.
         "MAIL_TIMEOUT": float(os.environ.get("MAIL_TIMEOUT", "").strip() or 10),
+        "MAIL_DEADLINE": float(os.environ.get("MAIL_DEADLINE", "").strip() or 60),
+        # The outbox worker (aeplan.outbox.worker): tries per message, the first wait
+        # before a retry (doubling up to the maximum), the pause between polls, and how
+        # many messages one worker claims at a time.
+        "AEPLAN_OUTBOX_MAX_ATTEMPTS": _int("AEPLAN_OUTBOX_MAX_ATTEMPTS", 8),
+        "AEPLAN_OUTBOX_RETRY_SECONDS": _float("AEPLAN_OUTBOX_RETRY_SECONDS", 60),
+        "AEPLAN_OUTBOX_RETRY_MAX_SECONDS": _float("AEPLAN_OUTBOX_RETRY_MAX_SECONDS", 3600),
+        "AEPLAN_OUTBOX_POLL_SECONDS": _float("AEPLAN_OUTBOX_POLL_SECONDS", 5),
+        "AEPLAN_OUTBOX_BATCH": _int("AEPLAN_OUTBOX_BATCH", 20),
     }

@@ -1,9 +1,10 @@
 """Invitations by email (iMIP, RFC 6047) through a real SMTP server on localhost.
 
 An aiosmtpd server keeps every message it receives; the tests drive the app over HTTP
-as the AE and check the MIME that arrives: multipart/alternative with a readable
-text/plain part and a text/calendar part whose `method=` matches the METHOD inside,
-parsed back by icalendar.
+as the AE, run the outbox worker (`deliver`), and check the MIME that arrives:
+multipart/alternative with a readable text/plain part and a text/calendar part whose
+`method=` matches the METHOD inside, parsed back by icalendar. Requests only queue
+mail; the worker sends it (tests/test_outbox.py tests the outbox itself).
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from sqlalchemy import select
 from aeplan.bookings.models import Booking
 from aeplan.calendar import ical, mail, notify
 from aeplan.extensions import db
+from aeplan.outbox import OutboxMessage, worker
+from aeplan.outbox.smtp import Connection, SendError
 from aeplan.staffing.models import Assignment
 from tests.conftest import T0
 
@@ -59,6 +62,16 @@ class Inbox:
     def to(self, address: str) -> list[EmailMessage]:
         return [email.message_from_bytes(raw, policy=policy.default)
                 for rcpt, raw, _peer in self.received if address in rcpt]
+
+
+def deliver(app) -> worker.Tally:
+    """Run the outbox worker over what is due, as `flask --app app outbox run --once`."""
+    return worker.drain(app.config)
+
+
+def outbox_rows() -> list[OutboxMessage]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
 def start_server(handler, **smtp_options) -> Controller:
@@ -199,6 +212,8 @@ def test_assigning_sends_the_person_one_imip_request(mail_on, inbox, login_as, a
     response = assign_over_http(login_as(ae), booking, zoe)
     assert response.status_code == 303
 
+    assert inbox.received == []  # queued, not sent in the request
+    assert str(deliver(mail_on)) == "sent 1, retry 0, failed 0"
     assert len(inbox.received) == 1
     rcpt, raw, _ = inbox.received[0]
     assert rcpt == ["zoe@example.com"]
@@ -234,6 +249,7 @@ def test_assigning_sends_the_person_one_imip_request(mail_on, inbox, login_as, a
 
 def test_the_organizer_gets_no_invitation(mail_on, inbox, login_as, ae, booking, zoe):
     assign_over_http(login_as(ae), booking, zoe)
+    assert deliver(mail_on).sent == 1
     assert all("olga@example.com" not in rcpt for rcpt, _raw, _ in inbox.received)
 
 
@@ -245,6 +261,7 @@ def test_reschedule_sends_everyone_a_request_with_a_higher_sequence(
     client = login_as(ae)
     assign_over_http(client, booking, zoe)
     assign_over_http(client, booking, dan, role="creative")
+    deliver(mail_on)
     before = {addr: int(the_event(calendar_of(inbox.to(addr)[-1])[1])["SEQUENCE"])
               for addr in ("zoe@example.com", "dan@example.com", "pat@cafe.example")}
     uid = fresh(booking).uid
@@ -253,6 +270,7 @@ def test_reschedule_sends_everyone_a_request_with_a_higher_sequence(
     response = client.post(f"/bookings/{booking.id}/edit", data=edit_data(
         booking, starts_at="2026-12-07T14:00", ends_at="2026-12-07T15:30"))
     assert response.status_code == 303
+    deliver(mail_on)
 
     booking = fresh(booking)
     assert booking.starts_at == datetime(2026, 12, 7, 13, 0, tzinfo=UTC)
@@ -275,6 +293,7 @@ def test_removed_person_gets_a_cancel_for_them_alone_and_the_others_a_request(
 
     response = login_as(ae).post(f"/bookings/{booking.id}/assignments/{zoes.id}/remove")
     assert response.status_code == 303
+    deliver(mail_on)
 
     booking = fresh(booking)
     assert len(inbox.received) == 2
@@ -302,6 +321,7 @@ def test_cancelling_sends_everyone_a_cancel(mail_on, inbox, login_as, ae, bookin
     response = login_as(ae).post(f"/bookings/{booking.id}/cancel",
                                  data={"reason": "The client moved the launch"})
     assert response.status_code == 303
+    deliver(mail_on)
 
     booking = fresh(booking)
     assert booking.status == "cancelled"
@@ -329,6 +349,7 @@ def test_invited_client_contacts_receive_the_invitation(mail_on, inbox, login_as
     response = login_as(ae).post(f"/bookings/{booking.id}/contacts",
                                  data={"contact_ids": [str(pat.id)]})
     assert response.status_code == 303
+    deliver(mail_on)
 
     booking = fresh(booking)
     [to_pat] = inbox.to("pat@cafe.example")
@@ -350,6 +371,7 @@ def test_declined_staff_get_no_update(mail_on, inbox, login_as, ae, booking, zoe
     response = login_as(ae).post(f"/bookings/{booking.id}/edit", data=edit_data(
         booking, starts_at="2026-12-07T15:00", ends_at="2026-12-07T16:00"))
     assert response.status_code == 303
+    deliver(mail_on)
     assert [rcpt for rcpt, _raw, _ in inbox.received] == [["zoe@example.com"]]
 
 
@@ -363,6 +385,8 @@ def test_a_refused_assignment_sends_nothing(mail_on, inbox, login_as, ae, bookin
 
     response = assign_over_http(login_as(ae), booking, zoe)
     assert response.status_code == 409
+    assert outbox_rows() == []
+    assert deliver(mail_on).sent == 0
     assert inbox.received == []
 
 
@@ -377,11 +401,14 @@ def test_a_refused_move_sends_nothing(mail_on, inbox, login_as, ae, booking, zoe
         booking, starts_at="2026-12-07T15:00", ends_at="2026-12-07T16:00"))
     assert response.status_code == 409
     assert fresh(booking).sequence == sequence
+    assert outbox_rows() == []
     assert inbox.received == []
 
 
-def test_notices_of_an_error_response_or_of_uncommitted_work_are_dropped(
-        mail_on, inbox, client, booking, zoe, assign):
+def test_mail_is_queued_exactly_when_the_change_commits(mail_on, inbox, client, booking,
+                                                        zoe, assign):
+    """Committed change <=> queued mail. Unlike the in-request sending this replaces, a
+    change committed by a request that then answers 500 is announced: it happened."""
     assign(booking, zoe)
 
     def change(status: int, commit: bool):
@@ -396,21 +423,33 @@ def test_notices_of_an_error_response_or_of_uncommitted_work_are_dropped(
             return "done", status
         return view
 
-    mail_on.add_url_rule("/_test/fails", "test_fails", change(500, commit=True))
-    mail_on.add_url_rule("/_test/uncommitted", "test_uncommitted", change(200, commit=False))
-    mail_on.add_url_rule("/_test/works", "test_works", change(200, commit=True))
+    # POST: a write request's transaction (on PostgreSQL a GET runs in autocommit).
+    for name, view in (("fails", change(500, commit=True)),
+                       ("uncommitted", change(200, commit=False)),
+                       ("works", change(200, commit=True))):
+        mail_on.add_url_rule(f"/_test/{name}", f"test_{name}", view, methods=["POST"])
 
-    assert client.get("/_test/fails").status_code == 500
-    assert client.get("/_test/uncommitted").status_code == 200
-    assert inbox.received == []
-    assert client.get("/_test/works").status_code == 200
-    assert [rcpt for rcpt, _raw, _ in inbox.received] == [["zoe@example.com"]]
+    assert client.post("/_test/uncommitted").status_code == 200
+    assert outbox_rows() == []
+    assert fresh(booking).sequence == 0  # never committed
+    assert client.post("/_test/fails").status_code == 500
+    assert client.post("/_test/works").status_code == 200
+    assert [(r.recipient_email, r.status) for r in outbox_rows()] == \
+        [("zoe@example.com", "queued")] * 2
+    deliver(mail_on)
+    assert [rcpt for rcpt, _raw, _ in inbox.received] == [["zoe@example.com"]] * 2
+    sequences = [int(the_event(calendar_of(m)[1])["SEQUENCE"]) for m in inbox.messages()]
+    assert sequences == [1, 2]
 
 
-# --- when mail fails, the change stands --------------------------------------------------
+# --- when mail fails, the change stands and the booking page says why ---------------------
 
 
-def test_with_the_smtp_server_stopped_the_change_is_saved_logged_and_flashed(
+def delivery_section(page: str) -> str:
+    return page.split('id="delivery"', 1)[1].split("</section>", 1)[0]
+
+
+def test_with_the_smtp_server_stopped_the_change_is_saved_and_the_page_shows_a_retry(
         mail_on, smtp, inbox, login_as, ae, booking, zoe, mail_log):
     smtp.stop()
     client = login_as(ae)
@@ -423,17 +462,20 @@ def test_with_the_smtp_server_stopped_the_change_is_saved_logged_and_flashed(
     [assignment] = db.session.scalars(select(Assignment)).all()
     assert (assignment.booking_id, assignment.user_id) == (booking.id, zoe.id)
     assert fresh(booking).sequence == 1
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "could not be sent" not in page and "The change is saved, but" not in page
+    assert "Queued" in delivery_section(page)
+
+    assert str(deliver(mail_on)) == "sent 0, retry 1, failed 0"
     failures = [r for r in mail_log.records if r.name == "aeplan.mail"
                 and r.levelno >= logging.WARNING]
     assert failures and "refused the connection" in failures[0].getMessage()
-
-    page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "The change is saved, but the invitation email to Zoë Müller" in page
-    assert "could not be sent" in page
-    assert "refused the connection" in page
-    # Shown once.
-    assert "could not be sent" not in client.get(f"/bookings/{booking.id}") \
-        .get_data(as_text=True)
+    [row] = outbox_rows()
+    assert (row.status, row.attempts) == ("queued", 1)
+    assert "refused the connection" in row.last_error
+    section = delivery_section(client.get(f"/bookings/{booking.id}").get_data(as_text=True))
+    assert "Zoë Müller" in section and "zoe@example.com" in section
+    assert "Will retry" in section and "refused the connection" in section
 
 
 def test_a_closed_port_does_not_break_a_cancel(mail_on, login_as, ae, booking, zoe, assign,
@@ -445,14 +487,16 @@ def test_a_closed_port_does_not_break_a_cancel(mail_on, login_as, ae, booking, z
     response = client.post(f"/bookings/{booking.id}/cancel", data={})
     assert response.status_code == 303
     assert fresh(booking).status == "cancelled"
+    assert deliver(mail_on).retry == 1
     assert any(r.name == "aeplan.mail" for r in mail_log.records)
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Booking cancelled" in page
-    assert "The change is saved, but the cancellation email to Zoë Müller" in page
+    assert "Cancelled: " in delivery_section(page)  # the CANCEL is what waits
+    assert "refused the connection" in delivery_section(page)
 
 
-def test_a_refused_recipient_does_not_stop_the_others(app, login_as, ae, booking, zoe, dan,
-                                                      assign, mail_log):
+def test_a_refused_recipient_fails_at_once_and_does_not_stop_the_others(
+        app, login_as, ae, booking, zoe, dan, assign, mail_log):
     inbox = Inbox(refuse=("zoe@example.com",))
     controller = start_server(inbox)
     try:
@@ -463,11 +507,13 @@ def test_a_refused_recipient_does_not_stop_the_others(app, login_as, ae, booking
         client = login_as(ae)
         response = client.post(f"/bookings/{booking.id}/cancel", data={})
         assert response.status_code == 303
+        # 550 is permanent: no retry.
+        assert str(deliver(app)) == "sent 1, retry 0, failed 1"
         assert [rcpt for rcpt, _raw, _ in inbox.received] == [["dan@example.com"]]
-        page = client.get(f"/bookings/{booking.id}").get_data(as_text=True)
-        assert "cancellation email to Zoë Müller" in page
-        assert "refused the address" in page
-        assert "cancellation emails to" not in page  # Zoë alone
+        section = delivery_section(client.get(f"/bookings/{booking.id}")
+                                   .get_data(as_text=True))
+        assert section.count(">Failed<") == 1 and section.count(">Sent<") == 1
+        assert "refused the address (550 5.1.1 No such mailbox here)" in section
     finally:
         controller.stop()
 
@@ -479,13 +525,14 @@ def test_starttls_is_required_unless_turned_off(mail_on, inbox, login_as, ae, bo
 
     response = assign_over_http(client, booking, zoe)
     assert response.status_code == 303
+    assert deliver(mail_on).retry == 1
     assert inbox.received == []  # never in the clear
     page = client.get(f"/bookings/{booking.id}").get_data(as_text=True)
-    assert "does not offer STARTTLS" in page
+    assert "does not offer STARTTLS" in delivery_section(page)
 
 
-def test_mail_server_empty_sends_nothing_and_breaks_nothing(mail_on, inbox, login_as, ae,
-                                                            booking, zoe):
+def test_mail_server_empty_queues_nothing_and_breaks_nothing(mail_on, inbox, login_as, ae,
+                                                             booking, zoe, runner):
     mail_on.config["MAIL_SERVER"] = ""
     client = login_as(ae)
 
@@ -494,9 +541,12 @@ def test_mail_server_empty_sends_nothing_and_breaks_nothing(mail_on, inbox, logi
     assert fresh(booking).sequence == 1
     response = client.post(f"/bookings/{booking.id}/cancel", data={})
     assert response.status_code == 303
+    assert outbox_rows() == []
+    page = client.get(f"/bookings/{booking.id}").get_data(as_text=True)
+    assert 'id="delivery"' not in page
+    result = runner.invoke(args=["outbox", "run", "--once"])
+    assert result.exit_code == 1 and "MAIL_SERVER is not set" in result.output
     assert inbox.received == []
-    assert "could not be sent" not in client.get(f"/bookings/{booking.id}") \
-        .get_data(as_text=True)
 
 
 def test_signs_in_when_a_user_name_is_set(app, login_as, ae, booking, zoe):
@@ -515,14 +565,16 @@ def test_signs_in_when_a_user_name_is_set(app, login_as, ae, booking, zoe):
                           MAIL_PASSWORD="s3cret")
         client = login_as(ae)
         assert assign_over_http(client, booking, zoe).status_code == 303
+        assert deliver(app).sent == 1
         assert seen and seen[0][1:] == (b"aeplan", b"s3cret")
         assert len(inbox.received) == 1
 
         app.config["MAIL_PASSWORD"] = "wrong"
         assert client.post(f"/bookings/{booking.id}/cancel", data={}).status_code == 303
+        assert deliver(app).retry == 1  # a password can be fixed: tried again later
         assert len(inbox.received) == 1
         page = client.get(f"/bookings/{booking.id}").get_data(as_text=True)
-        assert "refused the user name or password" in page
+        assert "refused the user name or password" in delivery_section(page)
         assert "wrong" not in page
     finally:
         controller.stop()
@@ -601,17 +653,7 @@ def test_messages_for_an_unknown_booking_are_none(app):
                              sender="a@example.com") == []
 
 
-def test_delivery_never_raises_even_without_a_server(app, booking, zoe, assign, mail_log):
-    assign(booking, zoe)
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_USE_TLS=False)
-    problems = mail.deliver(app, [notify.Notice(booking.id, "update")])
-    assert problems == ["the invitation email to Zoë Müller <zoe@example.com> could not be "
-                        f"sent: the mail server 127.0.0.1:{app.config['MAIL_PORT']} refused "
-                        "the connection"]
-    assert mail_log.records
-
-
-def test_send_reports_a_server_that_hangs_up(app):
+def test_a_server_that_accepts_and_never_greets_times_out(app):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -619,8 +661,9 @@ def test_send_reports_a_server_that_hangs_up(app):
     try:
         config = dict(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False,
                       MAIL_TIMEOUT=0.5)
-        message = build(event_data())
-        failures = mail.send(config, [message])  # accepts, never greets: times out
-        assert len(failures) == 1 and "did not answer in time" in failures[0][2]
+        with pytest.raises(SendError) as refused, Connection(config):
+            pass
+        assert "did not answer in time" in refused.value.reason
+        assert not refused.value.permanent
     finally:
         listener.close()

@@ -29,6 +29,7 @@ from aeplan.calendar.models import EventCache, FeedCache
 from aeplan.clients.models import Client, Contact
 from aeplan.demo import load as load_demo
 from aeplan.extensions import db
+from aeplan.outbox import OutboxMessage
 from aeplan.staffing.models import Assignment, TimeOff
 from aeplan.trips.models import Expense, Trip
 from tests.conftest import PASSWORD_HASH
@@ -99,6 +100,13 @@ def add_every_kind_of_row() -> None:
         EventCache(booking_id=booking.id, digest="d" * 64, body=BINARY),
         BookingChange(booking_id=booking.id, actor_id=None, action="edited", at=AT,
                       changes={"title": ["Alt", "Neu – ü"], "nested": {"b": [1, None, True]}}),
+        OutboxMessage(status="sent", attempts=2, created_at=AT, next_attempt_at=AT,
+                      sent_at=AT + timedelta(microseconds=7), sender="aeplan@example.com",
+                      recipient_email=person.email, recipient_name="Zoë", subject="Einladung",
+                      message=BINARY, booking_id=booking.id),
+        OutboxMessage(status="failed", created_at=AT, next_attempt_at=AT, sender="",
+                      recipient_email="bad\r\n@example.com", subject="", message=None,
+                      last_error="the address cannot be used in an email"),
     ])
     leaver = db.session.scalar(select(User).where(User.email == "events@demo.aeplan.test"))
     leaver.active, leaver.deactivated_at, leaver.locale = False, AT, "de"
@@ -370,6 +378,9 @@ def test_move_demo_data_to_postgres(sqlite_app, pg_scratch):
                 == BINARY[::-1]
             assert moved.scalar(select(EventCache.body).where(EventCache.digest == "d" * 64)) \
                 == BINARY
+            assert moved.execute(select(OutboxMessage.message, OutboxMessage.sent_at)
+                                 .where(OutboxMessage.status == "sent")).one() \
+                == (BINARY, AT + timedelta(microseconds=7))
             change = moved.scalar(select(BookingChange.changes).where(
                 BookingChange.action == "edited"))
             assert change == {"title": ["Alt", "Neu – ü"], "nested": {"b": [1, None, True]}}

@@ -14,6 +14,7 @@ import aeplan.main.views
 import aeplan.staffing.service
 from aeplan.bookings.models import Booking, BookingChange
 from aeplan.extensions import db
+from aeplan.outbox import OutboxMessage
 from aeplan.staffing.models import Assignment, TimeOff
 from tests.conftest import T0
 
@@ -160,6 +161,12 @@ def test_booking_page_runs_as_many_queries_for_a_big_booking_as_for_a_small_one(
                        removed_at=T0 if i % 5 == 4 else None,
                        busy_starts_at=b.starts_at, busy_ends_at=b.ends_at)
             for i, p in enumerate(staff[:people]))
+        # Two rounds of calendar email to each person: the page shows the latest of each.
+        db.session.add_all(
+            OutboxMessage(booking_id=b.id, recipient_email=p.email, recipient_name=p.name,
+                          sender="aeplan@example.com", subject=f"Round {round_}",
+                          status=("sent", "queued", "failed")[i % 3], message=b"x")
+            for round_ in (1, 2) for i, p in enumerate(staff[:people]))
         db.session.commit()
         return b
 
@@ -173,3 +180,5 @@ def test_booking_page_runs_as_many_queries_for_a_big_booking_as_for_a_small_one(
     assert page.count('name="contact_ids"') == 8
     assert page.count("class=\"inactive\"") == 2  # the removed two, still listed
     assert page.count("<del>") == 30  # every change in the history
+    assert page.count('class="badge mail-') == 12  # the latest email to each person
+    assert page.count("Round 2") == 12 and "Round 1" not in page

@@ -1,12 +1,12 @@
-"""Invitations by email (iMIP, RFC 6047), sent after a change is committed.
+"""Invitations by email (iMIP, RFC 6047), queued in the outbox with the change.
 
-Services queue notices (`aeplan.calendar.notify`) as they change a booking; once the
-request has committed, `deliver` turns each notice into one email per recipient and
-sends them over one SMTP connection. Each email is multipart/alternative: a readable
-text/plain part and a ``text/calendar; method=REQUEST`` (or ``CANCEL``) part whose
-bytes come from `aeplan.calendar.service` (never built here) and whose METHOD matches
-the Content-Type. A failed send is logged (logger ``aeplan.mail``) and reported back
-as text; nothing here raises, and nothing here changes the database.
+Services queue notices (`aeplan.calendar.notify`) as they change a booking; when the
+transaction commits, a before_commit hook here turns each notice into one email per
+recipient and writes them to the outbox (`aeplan.outbox`) in that same transaction.
+The outbox worker sends them later; no request ever waits on a mail server. Each email
+is multipart/alternative: a readable text/plain part and a ``text/calendar;
+method=REQUEST`` (or ``CANCEL``) part whose bytes come from `aeplan.calendar.service`
+(never built here) and whose METHOD matches the Content-Type.
 
 Who gets what:
 - "update": a REQUEST to every support person on the booking who has not declined
@@ -20,9 +20,6 @@ Who gets what:
 from __future__ import annotations
 
 import logging
-import smtplib
-import socket
-import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,9 +29,12 @@ from email.policy import compat32
 from email.utils import format_datetime, make_msgid, parseaddr
 from zoneinfo import ZoneInfo
 
+from flask import current_app, has_app_context, has_request_context, request
 from sqlalchemy import event, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from aeplan import outbox
 from aeplan.auth.models import User
 from aeplan.bookings.models import Booking
 from aeplan.calendar import ical, notify, service
@@ -45,36 +45,9 @@ from aeplan.timeutil import is_valid_zone, now_utc
 log = logging.getLogger("aeplan.mail")
 
 DEFAULT_FROM = "AE Plan <aeplan@localhost>"
-COMMITTED = "calendar_notices_committed"
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
            "Dec")
-
-
-# --- which notices were committed -----------------------------------------------------
-# `notify` drops the queue on rollback. These two hooks also remember how many of the
-# queued notices a commit covered, so that a notice queued after the last commit (work
-# that was never committed) is never announced.
-
-@event.listens_for(Session, "after_commit")
-def _mark_committed(session):
-    session.info[COMMITTED] = len(session.info.get(notify.KEY, ()))
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_committed(session):
-    session.info.pop(COMMITTED, None)
-
-
-def committed_notices() -> list[notify.Notice]:
-    """Take the request's queued notices (the queue is empty afterwards) and return the
-    ones that were committed."""
-    notices = notify.take()
-    committed = db.session.info.pop(COMMITTED, 0)
-    if len(notices) > committed:
-        log.warning("dropping %d calendar notice(s) of uncommitted changes",
-                    len(notices) - committed)
-    return notices[:committed]
 
 
 # --- the text a person reads ----------------------------------------------------------
@@ -229,12 +202,16 @@ class Recipient:
 
 
 def load_booking(booking_id: int, session=None) -> Booking | None:
+    """The booking with everything its emails show, read afresh: objects the caller's
+    session already holds are refreshed from the database (after its flush), so a
+    collection loaded before a change cannot leave a recipient out."""
     session = session or db.session
     return session.scalar(
         select(Booking).where(Booking.id == booking_id).options(
             joinedload(Booking.client), joinedload(Booking.owner),
             selectinload(Booking.assignments).joinedload(Assignment.user),
-            selectinload(Booking.contacts)))
+            selectinload(Booking.contacts))
+        .execution_options(populate_existing=True))
 
 
 def recipients(booking: Booking, *, include_declined: bool) -> list[Recipient]:
@@ -275,11 +252,12 @@ def _message(booking: Booking, data: ical.EventData, recipient: Recipient, ics: 
 
 
 def messages_for(notice: notify.Notice, *, base_url: str, sender: str, session=None,
-                 failures: list | None = None) -> list[EmailMessage]:
-    """The emails one notice calls for, one per recipient, from the booking as committed.
+                 failures: list | None = None) -> list[tuple[Recipient, EmailMessage]]:
+    """The emails one notice calls for, one per recipient, from the booking as the
+    session's transaction has it.
 
     A message that cannot be made (an address the email library refuses) raises, or
-    with `failures` given is logged and noted there as (recipient, method, reason)
+    with `failures` given is logged and noted there as (recipient, subject, reason)
     while the others are still made."""
     session = session or db.session
     booking = load_booking(notice.booking_id, session)
@@ -309,14 +287,15 @@ def messages_for(notice: notify.Notice, *, base_url: str, sender: str, session=N
     messages = []
     for person in people:
         try:
-            messages.append(_message(booking, data, person, ics, method=method,
-                                     removed=removed, sender=sender))
+            messages.append((person, _message(booking, data, person, ics, method=method,
+                                              removed=removed, sender=sender)))
         except Exception as error:
             if failures is None:
                 raise
             log.warning("calendar email to %s <%s> could not be made: %s", person.name,
                         person.email, error)
-            failures.append((f"{person.name} <{person.email}>", method,
+            failures.append((person, subject_for(data, recipient_zone=person.zone,
+                                                 method=method, removed=removed),
                              "the address cannot be used in an email"))
     return messages
 
@@ -329,163 +308,58 @@ def plan(notices: Iterable[notify.Notice]) -> list[notify.Notice]:
     return [n for n in notices if not (n.kind == "update" and n.booking_id in cancelled)]
 
 
-# --- sending --------------------------------------------------------------------------
+# --- queued with the change ---------------------------------------------------------
 
-class MailError(Exception):
-    """A failure with a message meant for people."""
+@event.listens_for(Session, "before_commit")
+def _queue_mail(session: Session) -> None:
+    """Turn the notices queued in this transaction into outbox rows, in it: the emails
+    are queued if and only if the change commits (`aeplan.outbox`). A rollback has
+    dropped the notices already (`notify`).
 
-
-def _reason(error: BaseException, config) -> str:
-    """A short, human-readable reason for a failed send (no secrets)."""
-    where = f"{config.get('MAIL_SERVER')}:{_port(config)}"
-    if isinstance(error, MailError):
-        return str(error)
-    if isinstance(error, smtplib.SMTPAuthenticationError):
-        return "the mail server refused the user name or password"
-    if isinstance(error, smtplib.SMTPNotSupportedError):
-        return f"the mail server {where} does not support {error.args[0] if error.args else 'it'}"
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        codes = [f"{code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
-                 for code, msg in error.recipients.values()]
-        return "the mail server refused the address" + (f" ({codes[0]})" if codes else "")
-    if isinstance(error, smtplib.SMTPResponseException):
-        text = error.smtp_error
-        text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
-        return f"the mail server answered {error.smtp_code} {text}".strip()
-    if isinstance(error, ConnectionRefusedError):
-        return f"the mail server {where} refused the connection"
-    if isinstance(error, (socket.timeout, TimeoutError)):
-        return f"the mail server {where} did not answer in time"
-    if isinstance(error, ssl.SSLError):
-        return f"the secure connection to {where} failed ({error.reason or error})"
-    if isinstance(error, socket.gaierror):
-        return f"the mail server name {config.get('MAIL_SERVER')!r} could not be resolved"
-    if isinstance(error, smtplib.SMTPServerDisconnected) and "timed out" in str(error):
-        return f"the mail server {where} did not answer in time"
-    if isinstance(error, smtplib.SMTPServerDisconnected):
-        return f"the mail server {where} closed the connection"
-    if isinstance(error, OSError):
-        return f"the mail server {where} could not be reached ({error.strerror or error})"
-    if isinstance(error, UnicodeError):
-        return "the address cannot be written in an email header"
-    return str(error) or type(error).__name__
-
-
-def _port(config) -> int:
-    port = config.get("MAIL_PORT")
-    if port:
-        return int(port)
-    return 587 if config.get("MAIL_USE_TLS", True) else 25
-
-
-def _recipient(message: EmailMessage) -> str:
-    return str(message["To"] or "someone")
-
-
-def _what(method: str) -> tuple[str, str]:
-    return ("cancellation email", "cancellation emails") if method == "CANCEL" else \
-        ("invitation email", "invitation emails")
-
-
-def _summarise(failures: list[tuple[str, str, str]]) -> list[str]:
-    """[(recipient, method, reason)] as sentences, one per method and reason:
-    'the invitation emails to A and B could not be sent: <reason>'."""
-    grouped: dict[tuple[str, str], list[str]] = {}
-    for recipient, method, reason in failures:
-        grouped.setdefault((method, reason), []).append(recipient)
-    sentences = []
-    for (method, reason), people in grouped.items():
-        one, many = _what(method)
-        names = people[0] if len(people) == 1 else ", ".join(people[:-1]) + " and " + people[-1]
-        sentences.append(f"the {one if len(people) == 1 else many} to {names} "
-                         f"could not be sent: {reason}")
-    return sentences
-
-
-def send(config, messages: list[EmailMessage]) -> list[tuple[str, str, str]]:
-    """Send over one SMTP connection; returns [(recipient, method, reason)] for each
-    message not sent. Never raises."""
-    failures: list[tuple[str, str, str]] = []
-    if not messages:
-        return failures
-    host, port = config.get("MAIL_SERVER"), _port(config)
-    timeout = float(config.get("MAIL_TIMEOUT") or 10)
-    try:
-        smtp = smtplib.SMTP(host, port, timeout=timeout)
-    except Exception as error:  # noqa: BLE001 - reported, never raised
-        reason = _reason(error, config)
-        log.warning("cannot connect to the mail server %s:%s: %s", host, port, reason)
-        return [(_recipient(m), method_of(m), reason) for m in messages]
-    pending = list(messages)
-    try:
-        smtp.ehlo_or_helo_if_needed()
-        if config.get("MAIL_USE_TLS", True):
-            if not smtp.has_extn("starttls"):
-                # Never fall back to sending (and signing in) in the clear.
-                raise MailError(f"the mail server {host}:{port} does not offer STARTTLS "
-                                "(set MAIL_USE_TLS=false only for a local relay)")
-            smtp.starttls(context=ssl.create_default_context())
-            smtp.ehlo()
-        if config.get("MAIL_USERNAME"):
-            if not smtp.has_extn("auth"):
-                raise MailError(f"the mail server {host}:{port} does not offer sign-in "
-                                "(AUTH) here")
-            smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
-        while pending:
-            message = pending[0]
-            try:
-                smtp.send_message(message)
-            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError,
-                    smtplib.SMTPSenderRefused, smtplib.SMTPNotSupportedError,
-                    UnicodeError, ValueError) as error:
-                # This message only; the connection is still good for the others.
-                reason = _reason(error, config)
-                log.warning("calendar email to %s not sent: %s", _recipient(message), reason)
-                failures.append((_recipient(message), method_of(message), reason))
-            else:
-                log.info("calendar email (%s) sent to %s", method_of(message),
-                         _recipient(message))
-            pending.pop(0)
-    except Exception as error:  # noqa: BLE001 - the connection is gone: the rest fail
-        reason = _reason(error, config)
-        log.warning("mail server %s:%s failed, %d calendar email(s) not sent: %s", host, port,
-                    len(pending), reason)
-        failures += [(_recipient(m), method_of(m), reason) for m in pending]
-    finally:
-        try:
-            smtp.quit()
-        except Exception:  # noqa: BLE001
-            smtp.close()
-    return failures
-
-
-def deliver(app, notices: Iterable[notify.Notice], *, base_url: str | None = None) -> list[str]:
-    """Build and send the emails for committed `notices`; returns a readable sentence per
-    kind of failure (empty when all went out). Logs every failure; never raises.
-
-    The booking data is read in a short session of its own, closed before the network
-    is touched, so the caller's session and transaction are left alone."""
-    config = app.config
-    if base_url is None:
-        base_url = config.get("AEPLAN_BASE_URL") or ""
+    With MAIL_SERVER empty, email is off: nothing is queued (the installation sends no
+    mail, and its outbox does not fill with messages that no worker could deliver)."""
+    notices = notify.take(session)
+    if not notices:
+        return
+    config = current_app.config if has_app_context() else {}
+    if not config.get("MAIL_SERVER"):
+        log.debug("MAIL_SERVER is not set; %d calendar notice(s) not emailed", len(notices))
+        return
+    base_url = config.get("AEPLAN_BASE_URL") or (
+        request.url_root.rstrip("/") if has_request_context() else "")
     sender = config.get("MAIL_FROM") or DEFAULT_FROM
-    messages: list[EmailMessage] = []
-    failures: list[tuple[str, str, str]] = []
+    session.flush()  # the messages are made from the booking as this commit leaves it
+    for notice in plan(notices):
+        queue_notice(session, notice, base_url=base_url, sender=sender)
+
+
+def queue_notice(session: Session, notice: notify.Notice, *, base_url: str,
+                 sender: str) -> None:
+    """Queue the emails of one notice in `session`'s transaction. A message that cannot
+    be made is queued as failed, with the reason, so the booking page shows it; the
+    change itself still commits."""
+    failures: list = []
     try:
-        with Session(db.engine) as session:
-            for notice in plan(notices):
-                try:
-                    messages += messages_for(notice, base_url=base_url, sender=sender,
-                                             session=session, failures=failures)
-                except Exception as error:  # noqa: BLE001
-                    log.exception("calendar email for booking %s (%s) could not be made",
-                                  notice.booking_id, notice.kind)
-                    failures.append((f"the people on booking {notice.booking_id}",
-                                     "CANCEL" if notice.kind != "update" else "REQUEST",
-                                     _reason(error, config)))
-    except Exception as error:  # noqa: BLE001 - the database failed us
-        log.exception("calendar emails could not be prepared")
-        return _summarise(failures + [("the people on the booking", "REQUEST",
-                                       _reason(error, config))])
-    failures += send(config, messages)
-    return _summarise(failures)
+        made = messages_for(notice, base_url=base_url, sender=sender, session=session,
+                            failures=failures)
+    except SQLAlchemyError:
+        raise  # the transaction is broken: the commit fails with it
+    except Exception:  # noqa: BLE001 - a bug in making the emails must not undo the change
+        log.exception("calendar emails for booking %s (%s) could not be made",
+                      notice.booking_id, notice.kind)
+        outbox.enqueue_failure(session, recipient_email="", recipient_name="",
+                               subject=f"Calendar email ({notice.kind})",
+                               reason="the emails could not be made (see the log)",
+                               booking_id=notice.booking_id)
+        return
+    for person, message in made:
+        try:
+            outbox.enqueue(session, message, recipient_name=person.name,
+                           booking_id=notice.booking_id)
+        except Exception as error:  # noqa: BLE001 - as above, for one message
+            failures.append((person, str(message["Subject"] or ""),
+                             f"the message cannot be written out ({type(error).__name__})"))
+    for person, subject, reason in failures:
+        outbox.enqueue_failure(session, recipient_email=person.email,
+                               recipient_name=person.name, subject=subject, reason=reason,
+                               booking_id=notice.booking_id)

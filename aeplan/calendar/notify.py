@@ -1,8 +1,9 @@
-"""Calendar messages to send once a change is committed.
+"""Calendar messages that a change calls for.
 
-Services queue a notice on the session as they change a booking; after the request's
-commit, `aeplan.calendar.mail` turns each notice into iMIP emails. A rollback drops
-the queue, so nothing is announced that did not happen.
+Services queue a notice on the session as they change a booking; when that transaction
+commits, `aeplan.calendar.mail` turns each notice into iMIP emails in the outbox, in the
+same transaction. A rollback drops the queue, so nothing is announced that did not
+happen.
 """
 from __future__ import annotations
 
@@ -32,9 +33,10 @@ def queue(booking_id: int, kind: str, user_id: int | None = None) -> None:
         notices.append(notice)
 
 
-def take() -> list[Notice]:
-    """The notices queued since the last call (for delivery after commit)."""
-    return db.session.info.pop(KEY, [])
+def take(session: Session | None = None) -> list[Notice]:
+    """The notices queued in `session` (default: the app's) since the last call; the
+    queue is empty afterwards."""
+    return (session if session is not None else db.session).info.pop(KEY, [])
 
 
 @event.listens_for(Session, "after_rollback")

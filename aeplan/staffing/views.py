@@ -30,7 +30,8 @@ def _signed_in():
 
 def booking_page(booking_id: int, *, status: int = 200):
     """The booking page with its staffing panel; shared with bookings.detail. It ranks
-    staff for every discipline the booking is short of."""
+    staff for every discipline the booking is short of, and shows the state of the
+    latest email to each person on it (the outbox)."""
     booking = or_abort(lambda: bookings.get_booking(current_user, booking_id,
                                                     for_page=True))
     assignments = service.assignments_for_booking(booking)
@@ -41,12 +42,13 @@ def booking_page(booking_id: int, *, status: int = 200):
         suggested = service.ranked_suggestions(booking, staffing.short, viewer=current_user,
                                                top=5)
     invited, offered = bookings.page_contacts(booking)
+    history, deliveries = bookings.history_and_mail(booking)
     return render_template(
         "bookings/detail.html", booking=booking,
         can_edit=can_edit_booking(current_user, booking), can_staff=can_staff,
         assignments=assignments, staffing=staffing,
         suggested=suggested, invited=invited, offered=offered,
-        history=bookings.history_of(booking),
+        history=history, deliveries=deliveries,
     ), status
 
 
