@@ -1,6 +1,7 @@
 """Settings from the environment. Nothing here touches the database."""
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from pathlib import Path
@@ -34,13 +35,38 @@ def local_secret_key(instance_path: str) -> str:
     return path.read_text().strip()
 
 
+def _seconds(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
 def engine_options(config: dict) -> dict:
     """Options for SQLAlchemy's engine, from the final config (the database URL may come
     from the caller rather than the environment).
 
     Statement parameters never reach a log or an error message: a failed statement's
-    parameters can hold a password hash or a token."""
-    return {"hide_parameters": True}
+    parameters can hold a password hash or a token.
+
+    On PostgreSQL no request waits on the database for ever: connecting is bounded by
+    AEPLAN_DB_CONNECT_TIMEOUT (a server that accepts TCP and never answers included),
+    each statement by AEPLAN_DB_STATEMENT_TIMEOUT (the server cancels it), and a
+    connection whose peer stops acknowledging (a dead host, a cut network) is dropped
+    by the kernel through TCP keepalives and tcp_user_timeout, instead of hanging a
+    worker until gunicorn kills it."""
+    options: dict = {"hide_parameters": True}
+    url = str(config.get("SQLALCHEMY_DATABASE_URI") or "")
+    if url.startswith("postgresql"):
+        connect = config.get("AEPLAN_DB_CONNECT_TIMEOUT", 2)
+        statement_ms = int(config.get("AEPLAN_DB_STATEMENT_TIMEOUT", 20) * 1000)
+        options["connect_args"] = {
+            # libpq counts whole seconds and treats anything below 2 as 2.
+            "connect_timeout": max(2, math.ceil(connect)),
+            "options": f"-c statement_timeout={statement_ms}",
+            "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": statement_ms,
+        }
+    return options
 
 
 def from_environment(instance_path: str) -> dict:
@@ -65,6 +91,8 @@ def from_environment(instance_path: str) -> dict:
         "LOGIN_MAX_FAILURES": int(os.environ.get("AEPLAN_LOGIN_MAX_FAILURES", "10")),
         "LOGIN_WINDOW_MINUTES": int(os.environ.get("AEPLAN_LOGIN_WINDOW_MINUTES", "15")),
         "PAGE_SIZE": 25,
+        # No form takes files; the longest field holds 10,000 characters.
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
         "AEPLAN_REQUEST_LOG": _bool(os.environ.get("AEPLAN_REQUEST_LOG"), True),
         "AEPLAN_QUERY_COUNT_HEADER": _bool(os.environ.get("AEPLAN_QUERY_COUNT_HEADER")),
         # Key for feed tokens; derived from SECRET_KEY when not set.
@@ -80,4 +108,10 @@ def from_environment(instance_path: str) -> dict:
         "MAIL_USE_TLS": _bool(os.environ.get("MAIL_USE_TLS"), default=True),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "").strip() or "AE Plan <aeplan@localhost>",
         "MAIL_TIMEOUT": float(os.environ.get("MAIL_TIMEOUT", "").strip() or 10),
+        # Database outages answer 503 quickly instead of hanging (see engine_options):
+        # seconds to connect (PostgreSQL; also /healthz's whole budget), seconds a
+        # statement may run (PostgreSQL), seconds to wait for SQLite's write lock.
+        "AEPLAN_DB_CONNECT_TIMEOUT": _seconds("AEPLAN_DB_CONNECT_TIMEOUT", 2),
+        "AEPLAN_DB_STATEMENT_TIMEOUT": _seconds("AEPLAN_DB_STATEMENT_TIMEOUT", 20),
+        "AEPLAN_SQLITE_BUSY_TIMEOUT": _seconds("AEPLAN_SQLITE_BUSY_TIMEOUT", 10),
     }
