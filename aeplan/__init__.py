@@ -94,6 +94,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
+    with app.app_context():  # the engines exist already; nothing connects here
+        for engine in db.engines.values():
+            if engine.dialect.name == "postgresql":
+                outage.watch_statements(engine, app.config.get("AEPLAN_DB_STATEMENT_TIMEOUT", 20)
+                                        + outage.WATCHDOG_MARGIN_SECONDS)
 
     # Import the models so that metadata knows every table (migrations, create_all),
     # the connection hooks so that every engine gets them, and the session hooks that

@@ -11,11 +11,15 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 
-from sqlalchemy import exc, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Engine
 
 RETRY_AFTER_SECONDS = 5
+# How long past the server-side statement timeout a statement may wait for an answer
+# before the watchdog gives up on the server.
+WATCHDOG_MARGIN_SECONDS = 2
 
 
 # SQLite's primary result codes for a database that is locked, cannot be opened or read,
@@ -100,3 +104,58 @@ def _cut(dbapi_connection) -> None:
                 pass
     elif hasattr(dbapi_connection, "interrupt"):  # sqlite3
         dbapi_connection.interrupt()
+
+
+class StatementWatchdog:
+    """Cuts a connection whose statement has waited past its deadline.
+
+    PostgreSQL's statement_timeout needs a server that still talks; one that accepts
+    bytes and never answers (a hung server, a proxy whose backend vanished) would hold
+    the request until gunicorn kills the worker. One thread per process looks at the
+    statements in flight a few times a second and shuts the socket of any that
+    outlived the server-side timeout by a margin: the request then fails as a
+    disconnect, answers 503, and SQLAlchemy discards the pool."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.running: dict[int, tuple[float, object]] = {}
+        self.pid = 0
+
+    def started(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        deadline = time.monotonic() + self.seconds
+        with self.lock:
+            self.running[id(cursor)] = (deadline, conn.connection.dbapi_connection)
+            if self.pid != os.getpid():  # the first statement, or the first since a fork
+                self.pid = os.getpid()
+                threading.Thread(target=self._watch, name="aeplan-db-watchdog",
+                                 daemon=True).start()
+
+    def finished(self, conn, cursor, *args) -> None:
+        with self.lock:
+            self.running.pop(id(cursor), None)
+
+    def failed(self, context) -> None:
+        cursor = getattr(context.execution_context, "cursor", None)
+        with self.lock:
+            self.running.pop(id(cursor), None)
+
+    def _watch(self) -> None:
+        pid = os.getpid()
+        while self.pid == pid:
+            time.sleep(0.2)
+            now = time.monotonic()
+            with self.lock:
+                for key, (deadline, dbapi_connection) in list(self.running.items()):
+                    if deadline <= now:
+                        del self.running[key]
+                        _cut(dbapi_connection)
+
+
+def watch_statements(engine: Engine, seconds: float) -> StatementWatchdog:
+    """Cut `engine`'s connections whose statement runs more than `seconds`."""
+    watchdog = StatementWatchdog(seconds)
+    event.listen(engine, "before_cursor_execute", watchdog.started)
+    event.listen(engine, "after_cursor_execute", watchdog.finished)
+    event.listen(engine, "handle_error", watchdog.failed)
+    return watchdog

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 
 from aeplan import create_app
+from aeplan import outage as outage_module
 from aeplan.extensions import db
 from tests.conftest import PASSWORD
 
@@ -247,6 +248,20 @@ def test_healthz_answers_503_within_3_seconds_when_the_database_is_silent(outage
         assert time.monotonic() - started < 3
     switch.up()
     assert client.get("/healthz").status_code == 200
+    assert client.get("/clients/").status_code == 200
+
+
+@pytest.mark.skipif(not POSTGRES, reason="a silent server needs a network database")
+def test_a_page_answers_503_when_its_connection_goes_silent(outage):
+    """The server-side statement timeout needs a server that talks; the watchdog gives up
+    on one that does not, one second (the test's statement timeout) plus its margin on."""
+    switch, app, client = outage
+    assert client.get("/clients/").status_code == 200  # a connection now waits in the pool
+    switch.silent()
+    started = time.monotonic()
+    _is_unavailable_page(client.get("/clients/"))
+    assert time.monotonic() - started < 1 + outage_module.WATCHDOG_MARGIN_SECONDS + 1
+    switch.up()
     assert client.get("/clients/").status_code == 200
 
 
