@@ -89,8 +89,12 @@ def test_nul_in_a_form_field_is_400_and_writes_nothing(signed_in):
     assert "NUL" in text(response)
 
 
-def test_nul_in_the_path_is_400(client):
-    assert client.get("/feeds/ab%00cd.ics").status_code == 400
+@pytest.mark.parametrize("path", ["/feeds/ab%00cd.ics", "/feeds/%ff.ics", "/static/%00",
+                                  "/static/css/%ff.css", "/clients/%00", "/%00"])
+def test_nul_or_bad_utf8_in_the_path_leads_nowhere(signed_in, path):
+    response = signed_in.get(path)
+    response.close()
+    assert response.status_code == 404
 
 
 @pytest.mark.parametrize("url", ["/bookings/?client_q=%ff%fe", "/login?next=%c3%28"])
