@@ -6,6 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 
 def _bool(value: str | None, default: bool = False) -> bool:
     if value is None or value == "":
@@ -58,10 +60,14 @@ def engine_options(config: dict) -> dict:
     if url.startswith("postgresql"):
         connect = config.get("AEPLAN_DB_CONNECT_TIMEOUT", 2)
         statement_ms = int(config.get("AEPLAN_DB_STATEMENT_TIMEOUT", 20) * 1000)
+        # Added to what the URL's own `options` say (a search_path, say): a connect
+        # argument would replace them.
+        given = make_url(url).query.get("options", "")
+        given = " ".join(given) if isinstance(given, tuple) else given
         options["connect_args"] = {
             # libpq counts whole seconds and treats anything below 2 as 2.
             "connect_timeout": max(2, math.ceil(connect)),
-            "options": f"-c statement_timeout={statement_ms}",
+            "options": f"{given} -c statement_timeout={statement_ms}".strip(),
             "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 5,
             "keepalives_count": 3,
             "tcp_user_timeout": statement_ms,

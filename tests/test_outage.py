@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, event, text
 
 from aeplan import create_app
 from aeplan import outage as outage_module
+from aeplan.config import engine_options
 from aeplan.extensions import db
 from tests.conftest import PASSWORD
 
@@ -294,3 +295,14 @@ def test_a_write_lock_held_too_long_answers_503_with_retry_after(outage, make_us
     finally:
         release()
     assert client.post("/clients/new", data=data).status_code == 303
+
+
+def test_postgres_timeouts_add_to_the_urls_own_options():
+    options = engine_options({
+        "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u:p@db/x?options=-csearch_path%3Dops",
+        "AEPLAN_DB_CONNECT_TIMEOUT": 3, "AEPLAN_DB_STATEMENT_TIMEOUT": 1.5})
+    assert options["hide_parameters"] is True
+    connect = options["connect_args"]
+    assert connect["options"] == "-csearch_path=ops -c statement_timeout=1500"
+    assert connect["connect_timeout"] == 3 and connect["tcp_user_timeout"] == 1500
+    assert "connect_args" not in engine_options({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
