@@ -5,12 +5,16 @@ import logging
 import os
 from typing import Any
 
-from flask import Flask, render_template, request, session
+from flask import Flask, g, make_response, render_template, request, session
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from aeplan import config as config_module
+from aeplan import outage
 from aeplan.extensions import babel, csrf, db, login_manager, migrate
+from aeplan.guards import BadInput
 from aeplan.observability import AEPlanFlask
 
 CSP = (
@@ -39,6 +43,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_template_helpers(app)
     register_error_handlers(app)
+    register_input_guards(app)
     register_write_transactions(app)
     register_security_headers(app)
     register_observability(app)
@@ -102,6 +107,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
+    with app.app_context():  # the engines exist already; nothing connects here
+        for engine in db.engines.values():
+            if engine.dialect.name == "postgresql":
+                outage.watch_statements(engine, app.config.get("AEPLAN_DB_STATEMENT_TIMEOUT", 20)
+                                        + outage.WATCHDOG_MARGIN_SECONDS)
 
     # Import the models so that metadata knows every table (migrations, create_all),
     # the connection hooks so that every engine gets them, and the session hooks that
@@ -158,7 +168,13 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(400)
     def bad_request(e):
+        if isinstance(e, BadInput):
+            return page(400, "Bad request", e.description)
         return page(400, "Bad request", "The request could not be understood.")
+
+    @app.errorhandler(413)
+    def too_large(e):
+        return page(413, "Bad request", "The request is too large.")
 
     @app.errorhandler(CSRFError)
     def csrf_error(e):
@@ -180,25 +196,62 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(e: DomainError):
-        db.session.rollback()
+        _rollback_quietly()
         titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 429: "Wait a moment"}
         return page(e.status, titles.get(e.status, "Cannot do that"), e.message)
 
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(PoolTimeout)
+    def database_unavailable(e: SQLAlchemyError):
+        """A database that is down, silent or locked answers a plain 503 that asks to
+        come back later; any other database error is a bug and stays a 500."""
+        if not outage.is_outage(e):
+            raise e
+        _rollback_quietly()
+        app.logger.warning("database unavailable on %s [%s]: %s", request.path,
+                           request.method, type(getattr(e, "orig", None) or e).__name__)
+        # The page must not need the database: the signed-in user is not loaded again.
+        g._login_user = login_manager.anonymous_user()
+        response = make_response(page(503, "Database unavailable",
+                                      "The database is not answering. Please try again "
+                                      "in a moment."))
+        response.headers["Retry-After"] = str(outage.RETRY_AFTER_SECONDS)
+        return response
+
     @app.errorhandler(500)
     def server_error(e):
-        db.session.rollback()
+        _rollback_quietly()
         return page(500, "Something went wrong",
                     "The error has been logged. Please try again in a moment.")
 
 
+def _rollback_quietly() -> None:
+    """End the session's transaction after an error. With the database gone the rollback
+    fails too; the session is then reset all the same, and holds nothing for the next
+    request."""
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        db.session.close()
+
+
+def register_input_guards(app: Flask) -> None:
+    from aeplan import guards
+
+    guards.register(app)
+
+
 def register_write_transactions(app: Flask) -> None:
     """Every POST runs in a write transaction from its first query, unless its view reads
-    first (aeplan.transactions.reads_first); every other request runs as reads."""
+    first (aeplan.transactions.reads_first); every other request runs as reads, except
+    views that open no unit of work at all (aeplan.transactions.without_session)."""
     from aeplan.transactions import begin_read, begin_write
 
     @app.before_request
     def writes_begin_early():
         view = app.view_functions.get(request.endpoint)
+        if getattr(view, "without_session", False):
+            return
         if request.method == "POST" and not getattr(view, "reads_first", False):
             begin_write()
         else:

@@ -1,9 +1,12 @@
 """Settings from the environment. Nothing here touches the database."""
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 
 def _bool(value: str | None, default: bool = False) -> bool:
@@ -44,13 +47,42 @@ def local_secret_key(instance_path: str) -> str:
     return path.read_text().strip()
 
 
+def _seconds(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
 def engine_options(config: dict) -> dict:
     """Options for SQLAlchemy's engine, from the final config (the database URL may come
     from the caller rather than the environment).
 
     Statement parameters never reach a log or an error message: a failed statement's
-    parameters can hold a password hash or a token."""
-    return {"hide_parameters": True}
+    parameters can hold a password hash or a token.
+
+    On PostgreSQL no request waits on the database for ever: connecting is bounded by
+    AEPLAN_DB_CONNECT_TIMEOUT (a server that accepts TCP and never answers included),
+    each statement by AEPLAN_DB_STATEMENT_TIMEOUT (the server cancels it), and a
+    connection whose peer stops acknowledging (a dead host, a cut network) is dropped
+    by the kernel through TCP keepalives and tcp_user_timeout, instead of hanging a
+    worker until gunicorn kills it."""
+    options: dict = {"hide_parameters": True}
+    url = str(config.get("SQLALCHEMY_DATABASE_URI") or "")
+    if url.startswith("postgresql"):
+        connect = config.get("AEPLAN_DB_CONNECT_TIMEOUT", 2)
+        statement_ms = int(config.get("AEPLAN_DB_STATEMENT_TIMEOUT", 20) * 1000)
+        # Added to what the URL's own `options` say (a search_path, say): a connect
+        # argument would replace them.
+        given = make_url(url).query.get("options", "")
+        given = " ".join(given) if isinstance(given, tuple) else given
+        options["connect_args"] = {
+            # libpq counts whole seconds and treats anything below 2 as 2.
+            "connect_timeout": max(2, math.ceil(connect)),
+            "options": f"{given} -c statement_timeout={statement_ms}".strip(),
+            "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": statement_ms,
+        }
+    return options
 
 
 def from_environment(instance_path: str) -> dict:
@@ -86,6 +118,8 @@ def from_environment(instance_path: str) -> dict:
         # AEs see the whole team's clients, bookings and invitations; off: only their own
         # clients and the bookings they own or that serve those clients.
         "AEPLAN_AE_SEES_TEAM": _bool(os.environ.get("AEPLAN_AE_SEES_TEAM"), default=True),
+        # No form takes files; the longest field holds 10,000 characters.
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
         "AEPLAN_REQUEST_LOG": _bool(os.environ.get("AEPLAN_REQUEST_LOG"), True),
         "AEPLAN_QUERY_COUNT_HEADER": _bool(os.environ.get("AEPLAN_QUERY_COUNT_HEADER")),
         # Key for feed tokens; derived from SECRET_KEY when not set.
@@ -112,4 +146,10 @@ def from_environment(instance_path: str) -> dict:
         "AEPLAN_OUTBOX_RETRY_MAX_SECONDS": _float("AEPLAN_OUTBOX_RETRY_MAX_SECONDS", 3600),
         "AEPLAN_OUTBOX_POLL_SECONDS": _float("AEPLAN_OUTBOX_POLL_SECONDS", 5),
         "AEPLAN_OUTBOX_BATCH": _int("AEPLAN_OUTBOX_BATCH", 20),
+        # Database outages answer 503 quickly instead of hanging (see engine_options):
+        # seconds to connect (PostgreSQL; also /healthz's whole budget), seconds a
+        # statement may run (PostgreSQL), seconds to wait for SQLite's write lock.
+        "AEPLAN_DB_CONNECT_TIMEOUT": _seconds("AEPLAN_DB_CONNECT_TIMEOUT", 2),
+        "AEPLAN_DB_STATEMENT_TIMEOUT": _seconds("AEPLAN_DB_STATEMENT_TIMEOUT", 20),
+        "AEPLAN_SQLITE_BUSY_TIMEOUT": _seconds("AEPLAN_SQLITE_BUSY_TIMEOUT", 10),
     }

@@ -16,7 +16,6 @@ import re
 import time
 
 from flask import Flask, g, has_app_context, request
-from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -89,8 +88,10 @@ def register(app: Flask) -> None:
         if enabled:
             started = g.get("request_started")
             path = redact_path(request.path)
-            user = current_user.get_id() if current_user and \
-                current_user.is_authenticated else None
+            # Only a user the request has loaded already: loading one here would touch
+            # the database on /livez, and again after a database error.
+            user = g.get("_login_user")
+            user = user.id if user is not None and user.is_authenticated else None
             log.info(json.dumps({
                 "method": request.method, "path": path, "status": response.status_code,
                 "ms": round((time.perf_counter() - started) * 1000, 2) if started else None,

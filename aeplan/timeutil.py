@@ -17,6 +17,19 @@ LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 MIN_YEAR, MAX_YEAR = 1970, 2999
 
 
+def out_of_range(field: str) -> Invalid:
+    """The one refusal of a date outside MIN_YEAR..MAX_YEAR, for forms and services."""
+    return Invalid(f"Enter a date between {MIN_YEAR} and {MAX_YEAR}.", field=field)
+
+
+def check_day(day: date | None, *, field: str) -> date | None:
+    """`day` (None passes), or Invalid when it lies outside the supported years: a date
+    near year 1 or 9999 overflows as soon as a page adds a day or a timezone to it."""
+    if day is not None and not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise out_of_range(field)
+    return day
+
+
 def parse_day(value: str):
     """An ISO date from a query string within the supported years, else None."""
     try:
@@ -89,7 +102,7 @@ def local_to_utc(local: datetime, zone_name: str, *, field: str = "starts_at") -
         raise TypeError("local_to_utc takes a naive wall-clock time")
     zone = get_zone(zone_name)
     if not MIN_YEAR <= local.year <= MAX_YEAR:
-        raise Invalid(f"Enter a date between {MIN_YEAR} and {MAX_YEAR}.", field=field)
+        raise out_of_range(field)
     aware = local.replace(tzinfo=zone, fold=0)
     as_utc = aware.astimezone(UTC)
     if as_utc.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):

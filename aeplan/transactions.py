@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from flask import current_app, has_app_context
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -27,11 +28,20 @@ def _sqlite_connect(dbapi_connection, connection_record):
         return
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL may wait on a lock
+    # First: switching to WAL may wait on a lock. A write that still finds the database
+    # locked after this long is answered 503 with Retry-After (see aeplan.outage).
+    cursor.execute(f"PRAGMA busy_timeout={_busy_timeout_ms()}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _busy_timeout_ms() -> int:
+    """AEPLAN_SQLITE_BUSY_TIMEOUT of the app that opens the connection (10 s without one)."""
+    seconds = current_app.config.get("AEPLAN_SQLITE_BUSY_TIMEOUT", 10) \
+        if has_app_context() else 10
+    return max(0, int(seconds * 1000))
 
 
 @event.listens_for(Engine, "begin")
@@ -55,6 +65,14 @@ def begin_write() -> None:
         return
     options = {SQLITE_BEGIN: "IMMEDIATE"} if db.engine.dialect.name == "sqlite" else {}
     session.connection(execution_options=options)
+
+
+def without_session(view):
+    """Mark a view that opens no unit of work: the request hooks then neither begin a
+    transaction nor load the signed-in user for it. /livez must answer with the
+    database gone, and /healthz bounds its own probe (aeplan.outage.probe)."""
+    view.without_session = True
+    return view
 
 
 def reads_first(view):

@@ -106,6 +106,10 @@ def run_migrations_online():
         )
 
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Requests get a statement timeout (AEPLAN_DB_STATEMENT_TIMEOUT); a migration
+                # that builds an index on a large table may rightly take longer.
+                connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
             context.run_migrations()
             if sqlite:
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()

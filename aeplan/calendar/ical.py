@@ -78,10 +78,20 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _usable(person: Person | None) -> bool:
+    """Whether `person` has an address a calendar can take. One stored before addresses
+    were checked may hold a line break or a space; it is left out of the event (never
+    cleaned up into some other address) instead of breaking the invitation for all."""
+    email = person.email if person is not None else ""
+    return bool(email) and email.isprintable() and not any(c.isspace() for c in email) \
+        and email.count("@") == 1
+
+
 def _address(person: Person) -> vCalAddress:
     address = vCalAddress(f"mailto:{person.email}")
     # DQUOTE may not appear inside a parameter value (RFC 5545 3.1).
-    address.params["CN"] = vText(person.name.replace('"', "'"))
+    # Nor may a line break; a name stored with one is written on one line.
+    address.params["CN"] = vText(" ".join(person.name.replace('"', "'").split()))
     return address
 
 
@@ -129,9 +139,11 @@ def _event(event: EventData, *, with_people: bool, attendees: Iterable[Person] |
     if text:
         component.add("description", _Text(text))
     if with_people:
-        if event.organizer:
+        if _usable(event.organizer):
             component.add("organizer", _address(event.organizer), encode=0)
         for person in event.attendees if attendees is None else attendees:
+            if not _usable(person):
+                continue
             address = _address(person)
             address.params["CUTYPE"] = person.cutype
             address.params["ROLE"] = person.role

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import joinedload
 
@@ -171,13 +172,27 @@ def set_archived(client: Client, archived: bool, *, actor: User) -> Client:
     return client
 
 
+def contact_email(value: str) -> str:
+    """One plain address, lower-cased, or "" for none; anything else is Invalid. It goes
+    into invitation emails' headers and iCal ATTENDEE lines, where a line break or a
+    second address would inject one of its own."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    try:
+        checked = validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        raise Invalid("Enter one valid email address.", field="email") from None
+    if len(checked.normalized) > 254:
+        raise Invalid("Enter one valid email address.", field="email")
+    return checked.normalized.lower()
+
+
 def add_contact(client: Client, *, name: str, email: str, title: str, actor: User) -> Contact:
     require_edit_client(actor, client)
     if not name.strip():
         raise Invalid("Enter the contact's name.", field="name")
-    email = email.strip().lower()
-    if email and "@" not in email:
-        raise Invalid("Enter a valid email address.", field="email")
+    email = contact_email(email)
     contact = Contact(client_id=client.id, name=name.strip(), email=email, title=title.strip())
     db.session.add(contact)
     db.session.flush()

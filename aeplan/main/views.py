@@ -1,33 +1,37 @@
 from datetime import timedelta
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import text
 
 from aeplan.bookings.service import bookings_between, recent_answers
 from aeplan.extensions import db
+from aeplan.outage import RETRY_AFTER_SECONDS, probe
 from aeplan.reports import service as reports
 from aeplan.staffing import service as staffing
 from aeplan.timeutil import day_start_utc, monday_of, now_utc, utc_to_local
+from aeplan.transactions import without_session
 
 bp = Blueprint("main", __name__)
 
 
 @bp.get("/livez")
+@without_session
 def livez():
-    """Liveness: the process answers, without touching the database. Benchmarks use it
-    as the trivial route that every other route is measured against."""
+    """Liveness: the process answers, without touching the database (a database outage
+    must not make a supervisor restart healthy workers). Benchmarks use it as the trivial
+    route that every other route is measured against."""
     return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 @bp.get("/healthz")
+@without_session
 def healthz():
-    try:
-        db.session.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any database failure means unhealthy
-        db.session.rollback()
-        return "database unavailable", 503, {"Content-Type": "text/plain; charset=utf-8"}
-    return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}
+    """Readiness: 200 when the database answers, else 503 within
+    AEPLAN_DB_CONNECT_TIMEOUT seconds, whether it is down or silent."""
+    if probe(db.engine, current_app.config.get("AEPLAN_DB_CONNECT_TIMEOUT", 2)):
+        return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}
+    return "database unavailable", 503, {"Content-Type": "text/plain; charset=utf-8",
+                                         "Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 @bp.get("/")

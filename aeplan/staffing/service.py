@@ -47,7 +47,7 @@ from aeplan.extensions import db
 from aeplan.permissions import booking_visibility, can_edit_booking, require_edit_booking
 from aeplan.records import fetch, run
 from aeplan.staffing.models import Assignment, TimeOff
-from aeplan.timeutil import UTCDateTime, day_start_utc, minutes_inside, now_utc
+from aeplan.timeutil import UTCDateTime, check_day, day_start_utc, minutes_inside, now_utc
 from aeplan.transactions import lock_booking, lock_people
 
 # No busy span is longer than this (14-day bookings plus a buffer each side), which
@@ -793,6 +793,8 @@ def add_time_off(person: User, first_day: date | None, last_day: date | None, re
         raise Invalid("Enter the first day.", field="first_day")
     if last_day is None:
         raise Invalid("Enter the last day.", field="last_day")
+    check_day(first_day, field="first_day")
+    check_day(last_day, field="last_day")
     if last_day < first_day:
         raise Invalid("The last day cannot be before the first day.", field="last_day")
     if last_day - first_day > timedelta(days=365):

@@ -18,7 +18,7 @@ from aeplan.errors import Invalid, NotAllowed, NotFound
 from aeplan.extensions import db
 from aeplan.staffing.models import Assignment
 from aeplan.staffing.service import describe_clash, find_clashes
-from aeplan.timeutil import is_valid_zone, now_utc, utc_to_local
+from aeplan.timeutil import MAX_YEAR, MIN_YEAR, check_day, is_valid_zone, now_utc, utc_to_local
 from aeplan.transactions import lock_people, valid_id
 from aeplan.trips import money
 from aeplan.trips.models import ALLOCATIONS, CATEGORIES, Expense, Trip, trip_travellers
@@ -162,14 +162,15 @@ class TripSummary:
     def days(self) -> list[tuple[date, list[Booking], list[Expense]]]:
         zone = self.trip.timezone
         out = []
-        day = self.trip.starts_on
-        while day <= self.trip.ends_on:
+        # Counted, not stepped past the last day: a trip stored before years were
+        # checked may end on 9999-12-31, and the day after that does not exist.
+        for offset in range((self.trip.ends_on - self.trip.starts_on).days + 1):
+            day = self.trip.starts_on + timedelta(days=offset)
             stops = [s for s in self.stops
                      if utc_to_local(s.starts_at, zone).date() == day]
             spent = [e for e in self.trip.expenses
                      if e.removed_at is None and e.spent_on == day]
             out.append((day, stops, spent))
-            day += timedelta(days=1)
         return out
 
     def outside_days(self) -> list[Expense]:
@@ -239,6 +240,8 @@ def _check(data: TripInput, *, actor: User, existing: Trip | None) -> dict:
         raise Invalid("Enter the first day.", field="starts_on")
     if data.ends_on is None:
         raise Invalid("Enter the last day.", field="ends_on")
+    check_day(data.starts_on, field="starts_on")
+    check_day(data.ends_on, field="ends_on")
     if data.ends_on < data.starts_on:
         raise Invalid("The trip cannot end before it starts.", field="ends_on")
     if (data.ends_on - data.starts_on).days >= MAX_TRIP_DAYS:
@@ -366,6 +369,8 @@ def detach_stop(trip: Trip, booking: Booking, *, actor: User) -> Booking:
 
 def attachable_bookings(trip: Trip) -> list[Booking]:
     """The trip AE's bookings in the trip's dates that are on no trip yet."""
+    if not (MIN_YEAR <= trip.starts_on.year and trip.ends_on.year <= MAX_YEAR):
+        return []  # bookings lie inside these years; the window below would overflow
     first = trip.starts_on - timedelta(days=1)
     last = trip.ends_on + timedelta(days=2)
     from aeplan.timeutil import day_start_utc
@@ -418,6 +423,7 @@ def add_expense(trip: Trip, data: ExpenseInput, *, actor: User) -> Expense:
     amount = money.parse_amount(data.amount, currency)
     if data.spent_on is None:
         raise Invalid("Enter the date of the expense.", field="spent_on")
+    check_day(data.spent_on, field="spent_on")
     if abs((data.spent_on - trip.starts_on).days) > 366:
         raise Invalid("The date is more than a year from the trip.", field="spent_on")
     note = (data.note or "").strip()
