@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,15 +33,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def gunicorn(app):
+@contextmanager
+def serve_gunicorn(app, *, workers: int = 2, **env_vars: str):
+    """gunicorn as deployed (gunicorn.conf.py) on a free port, on the test's database, with
+    `env_vars` added to its environment; yields its base URL and stops it afterwards."""
     port = _free_port()
     env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-               SECRET_KEY="concurrency-test")
+               SECRET_KEY="gunicorn-test", **env_vars)
     env.pop("FLASK_DEBUG", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", "app:app"],
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers),
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "app:app"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -56,14 +59,22 @@ def gunicorn(app):
             proc.kill()
             pytest.fail("gunicorn did not start: " + proc.stdout.read().decode()[-2000:])
         time.sleep(0.2)
-    yield base
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-    proc.stdout.close()
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
+
+
+@pytest.fixture
+def gunicorn(app):
+    with serve_gunicorn(app) as base:
+        yield base
 
 
 class Browser:

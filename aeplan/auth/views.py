@@ -87,23 +87,23 @@ def login():
 def logout():
     """Sign out: this session, and every other of this user, ends on the server (a copy
     of the cookie is indistinguishable from the browser it was taken from)."""
-    if current_user.is_authenticated:
-        service.end_sessions(current_user)
-        db.session.commit()
-    logout_user()
-    session.clear()
-    flash(_("You are signed out."), "info")
-    return redirect(url_for("auth.login"), 303)
+    return _end_sessions(_("You are signed out."))
 
 
 @bp.post("/profile/sign-out-everywhere")
 @login_required
 def sign_out_everywhere():
-    service.end_sessions(current_user)
-    db.session.commit()
+    return _end_sessions(_("You are signed out everywhere: on this device and on every other."))
+
+
+def _end_sessions(message: str):
+    """End every session of the signed-in user on the server, and this browser's."""
+    if current_user.is_authenticated:
+        service.end_sessions(current_user)
+        db.session.commit()
     logout_user()
     session.clear()
-    flash(_("You are signed out everywhere: on this device and on every other."), "info")
+    flash(message, "info")
     return redirect(url_for("auth.login"), 303)
 
 
