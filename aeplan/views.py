@@ -32,15 +32,15 @@ def attempt(form, action: Callable[[], T]) -> tuple[T | None, int]:
 
 
 def or_abort(fn: Callable[[], T]) -> T:
-    """Run a service lookup or action, answering 403/404 for NotAllowed/NotFound (the
-    plain error pages: a 404 looks the same whether the object is missing or hidden).
-    Any other refusal reaches the DomainError handler: its status and its reason."""
+    """Run a service lookup or action. NotFound answers the plain 404 page, the same
+    whether the object is missing or hidden; any other refusal (NotAllowed 403, a
+    conflict 409, ...) reaches the DomainError handler: its status and its reason."""
     try:
         return fn()
     except DomainError as error:
         db.session.rollback()
-        if error.status in (403, 404):
-            abort(error.status)
+        if error.status == 404:
+            abort(404)
         raise
 
 

@@ -292,3 +292,12 @@ def test_deactivated_ae_is_not_offered_as_client_owner(client, admin, make_user)
     assert select_box is not None
     assert f'value="{stays.id}"' in select_box.group(0)
     assert f'value="{gone.id}"' not in select_box.group(0)
+
+
+def test_an_admin_deactivating_themselves_is_told_why(client, make_user, login_as):
+    admin = make_user("admin")
+    login_as(admin)
+    response = client.post(f"/admin/users/{admin.id}/active", data={"active": "0"})
+    assert response.status_code == 403
+    assert "You cannot deactivate yourself." in response.get_data(as_text=True)
+    assert admin.active
